@@ -1,0 +1,1 @@
+"""Async search-and-download engine for the Copernicus Data Space Ecosystem."""

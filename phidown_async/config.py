@@ -1,0 +1,186 @@
+"""Frozen settings: service endpoints, limits and credentials.
+
+Environment variables and files are read only here, by the ``from_env``/``load`` helpers,
+so the engine itself works on plain values.
+"""
+
+from __future__ import annotations
+
+import configparser
+import netrc
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .errors import ConfigError, CredentialsError
+
+DEFAULT_CATALOGUE_URL = "https://catalogue.dataspace.copernicus.eu/odata/v1"
+DEFAULT_DOWNLOAD_URL = "https://download.dataspace.copernicus.eu/odata/v1"
+DEFAULT_TOKEN_URL = (
+    "https://identity.dataspace.copernicus.eu/auth/realms/CDSE/protocol/openid-connect/token"
+)
+DEFAULT_S3_ENDPOINT = "https://eodata.dataspace.copernicus.eu"
+CLIENT_ID = "cdse-public"
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where every request of the program goes.
+
+    Example:
+        >>> Endpoints().products_url
+        'https://catalogue.dataspace.copernicus.eu/odata/v1/Products'
+    """
+
+    catalogue_url: str = DEFAULT_CATALOGUE_URL
+    download_url: str = DEFAULT_DOWNLOAD_URL
+    token_url: str = DEFAULT_TOKEN_URL
+    s3_endpoint: str = DEFAULT_S3_ENDPOINT
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Endpoints:
+        """Endpoints with ``PHIDOWN_*_URL`` / ``PHIDOWN_S3_ENDPOINT`` overrides applied."""
+        env = os.environ if env is None else env
+        return cls(
+            catalogue_url=env.get("PHIDOWN_CATALOGUE_URL", DEFAULT_CATALOGUE_URL).rstrip("/"),
+            download_url=env.get("PHIDOWN_DOWNLOAD_URL", DEFAULT_DOWNLOAD_URL).rstrip("/"),
+            token_url=env.get("PHIDOWN_TOKEN_URL", DEFAULT_TOKEN_URL),
+            s3_endpoint=env.get("PHIDOWN_S3_ENDPOINT", DEFAULT_S3_ENDPOINT).rstrip("/"),
+        )
+
+    @property
+    def products_url(self) -> str:
+        return f"{self.catalogue_url}/Products"
+
+    @property
+    def bursts_url(self) -> str:
+        return f"{self.catalogue_url}/Bursts"
+
+    @property
+    def trusted_origins(self) -> frozenset[str]:
+        """``scheme://host[:port]`` of the CDSE services that may receive the bearer token."""
+        return frozenset({_origin(self.catalogue_url), _origin(self.download_url)})
+
+    def is_trusted(self, url: str) -> bool:
+        """True when ``url`` belongs to a configured CDSE host (token may be attached)."""
+        return _origin(url) in self.trusted_origins
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How hard the engine may push the service.
+
+    Attributes:
+        connections: concurrent connections to CDSE for the whole run (the account quota;
+            4 for general users), shared by search, downloads, bursts and S3.
+        workers: concurrent download items in flight (each uses connections from the budget).
+        chunk_size: bytes read per network chunk when streaming.
+        timeout: seconds of connect / read inactivity before a request is abandoned.
+    """
+
+    connections: int = 4
+    workers: int = 4
+    chunk_size: int = 1 << 20
+    timeout: float = 60.0
+
+    def __post_init__(self) -> None:
+        for name in ("connections", "workers", "chunk_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"Limits.{name} must be a positive integer, got {value!r}")
+        if self.timeout <= 0:
+            raise ConfigError(f"Limits.timeout must be positive, got {self.timeout!r}")
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """CDSE account credentials; the password never appears in repr or logs."""
+
+    username: str
+    password: str = field(repr=False)
+
+    @classmethod
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, netrc_path: str | Path | None = None,
+        host: str = "identity.dataspace.copernicus.eu",
+    ) -> Credentials:
+        """Credentials from ``CDSE_USERNAME``/``CDSE_PASSWORD``, else ``~/.netrc``.
+
+        Raises:
+            CredentialsError: neither source has them.
+        """
+        env = os.environ if env is None else env
+        user, password = env.get("CDSE_USERNAME"), env.get("CDSE_PASSWORD")
+        if user and password:
+            return cls(user, password)
+        path = Path(netrc_path) if netrc_path else Path.home() / ".netrc"
+        if path.exists():
+            try:
+                entry = netrc.netrc(str(path)).authenticators(host)
+            except (netrc.NetrcParseError, OSError) as exc:
+                raise CredentialsError(f"Could not read {path}: {exc}") from None
+            if entry and entry[0] and entry[2]:
+                return cls(entry[0], entry[2])
+        raise CredentialsError(
+            "No CDSE credentials found: set CDSE_USERNAME and CDSE_PASSWORD, "
+            f"or add 'machine {host} login <user> password <password>' to ~/.netrc."
+        )
+
+
+@dataclass(frozen=True)
+class S3Keys:
+    """S3 access keys for the ``eodata`` bucket; the secret never appears in repr or logs."""
+
+    access_key: str
+    secret_key: str = field(repr=False)
+    endpoint_url: str | None = None
+
+    @classmethod
+    def from_s5cfg(cls, path: str | Path) -> S3Keys:
+        """Keys from phidown's ``.s5cfg`` INI file (``[default]`` section).
+
+        Raises:
+            CredentialsError: the file is missing or lacks the keys.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise CredentialsError(f"S3 config file not found: {path}")
+        parser = configparser.ConfigParser()
+        try:
+            parser.read(path)
+        except configparser.Error as exc:
+            raise CredentialsError(f"S3 config file {path} is not valid INI: {exc}") from None
+        section = parser["default"] if parser.has_section("default") else None
+        access = section.get("aws_access_key_id") if section else None
+        secret = section.get("aws_secret_access_key") if section else None
+        if not access or not secret:
+            raise CredentialsError(
+                f"S3 config file {path} needs aws_access_key_id and aws_secret_access_key "
+                "in its [default] section."
+            )
+        endpoint = section.get("host_base") if section else None
+        if endpoint and "://" not in endpoint:
+            endpoint = f"https://{endpoint}"
+        return cls(access, secret, endpoint)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> S3Keys | None:
+        """Keys from ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, or None when unset."""
+        env = os.environ if env is None else env
+        access, secret = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
+        return cls(access, secret) if access and secret else None
+
+    @classmethod
+    def find(cls, config_file: str | Path | None = ".s5cfg",
+             env: Mapping[str, str] | None = None) -> S3Keys | None:
+        """Keys from ``config_file`` when it exists, else from the AWS variables, else None."""
+        if config_file and Path(config_file).is_file():
+            return cls.from_s5cfg(config_file)
+        return cls.from_env(env)

@@ -1,0 +1,91 @@
+"""One exception tree for the whole package.
+
+::
+
+    PhidownError
+    ├── ConfigError                 bad settings or files (.s5cfg, config.json)
+    │   └── CredentialsError        a credential is missing; says where to put it
+    ├── QueryError (ValueError)     a search parameter is invalid (phidown's messages)
+    │   └── QueryTypeError (TypeError)   ... of the wrong type
+    ├── ServiceError                CDSE answered with an error we cannot retry away
+    │   ├── AuthError               token grant refused (bad credentials, expired session)
+    │   └── NotFoundError           unknown product, burst or collection
+    ├── SearchIncompleteError       a search page kept failing; names the page
+    ├── TransferError               a download failed after its retries
+    └── VerificationError           downloaded bytes do not match size, checksum, zip or manifest
+
+`QueryError` and `QueryTypeError` also derive from ValueError / TypeError, so code written
+for phidown (which raises those) keeps catching them.
+"""
+
+from __future__ import annotations
+
+
+class PhidownError(Exception):
+    """Base of every error raised by phidown_async."""
+
+
+class ConfigError(PhidownError):
+    """Settings or a configuration file are invalid."""
+
+
+class CredentialsError(ConfigError):
+    """A needed credential is missing; the message says where to put it."""
+
+
+class QueryError(PhidownError, ValueError):
+    """A search parameter is invalid."""
+
+
+class QueryTypeError(QueryError, TypeError):
+    """A search parameter has the wrong type."""
+
+
+class ServiceError(PhidownError):
+    """CDSE answered with an error that retrying will not fix.
+
+    Attributes:
+        status: HTTP status code (None for transport-level failures).
+        code: the service's error code when it sent one (e.g. ``DAT-ZIP-604``).
+        url: the request URL (never carries a token).
+    """
+
+    def __init__(
+        self, message: str, *, status: int | None = None, code: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.url = url
+
+
+class AuthError(ServiceError):
+    """The token endpoint refused the credentials or the session."""
+
+
+class NotFoundError(ServiceError):
+    """The product, burst or collection does not exist."""
+
+
+class SearchIncompleteError(PhidownError):
+    """A catalogue page could not be fetched after all retries.
+
+    Attributes:
+        skip: the ``$skip`` of the page that failed.
+        cause: the last error seen for it.
+    """
+
+    def __init__(self, message: str, *, skip: int | None = None,
+                 cause: BaseException | None = None) -> None:
+        super().__init__(message)
+        self.skip = skip
+        self.cause = cause
+
+
+class TransferError(PhidownError):
+    """A download failed after its retries."""
+
+
+class VerificationError(PhidownError):
+    """Downloaded bytes failed verification (size, checksum, zip or manifest)."""
