@@ -1,0 +1,468 @@
+"""SQLite ledger: the state of every item of a run, crash-safe and shared by processes.
+
+One row per item (a product, a burst or an S3 product) moving through
+``pending -> active -> done | failed``. Every state change is one ``BEGIN IMMEDIATE``
+transaction, so several processes (or several runs on one output folder) can share the
+file: a claim reads and writes the row while holding SQLite's write lock, hence an item is
+never claimed twice. The file is in WAL mode, so readers (``phidown-async ledger``) never
+block writers.
+
+An ``active`` row names its owner, ``<host>:<pid>:<run id>`` (see :func:`make_owner`), and
+carries a heartbeat. It may be claimed again when its owner is a process of this host that
+no longer exists, or when the heartbeat is older than the lease: that is how a run resumes
+after a crash. A ``done`` row is never claimed, re-added or failed again.
+
+Example:
+    >>> with Ledger(tmp / "ledger.sqlite") as ledger:          # doctest: +SKIP
+    ...     ledger.add([NewItem("a1b2", name="S1A_....SAFE", size=1024)])
+    ...     owner = make_owner()
+    ...     if ledger.claim("a1b2", owner):
+    ...         ledger.done("a1b2", "/data/S1A_....SAFE.zip", 1024, "md5:...")
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from .errors import ConfigError
+
+STATES = ("pending", "active", "done", "failed")
+KINDS = ("product", "burst", "s3")
+DEFAULT_LEASE = 60.0
+_SCHEMA_VERSION = 1
+_MAX_ERROR_CHARS = 4000
+
+_SCHEMA = (
+    """
+    CREATE TABLE IF NOT EXISTS items (
+        id        TEXT PRIMARY KEY,
+        kind      TEXT NOT NULL CHECK (kind IN ('product', 'burst', 's3')),
+        name      TEXT NOT NULL DEFAULT '',
+        state     TEXT NOT NULL DEFAULT 'pending'
+                  CHECK (state IN ('pending', 'active', 'done', 'failed')),
+        attempts  INTEGER NOT NULL DEFAULT 0,
+        bytes     INTEGER NOT NULL DEFAULT 0,
+        size      INTEGER,
+        checksum  TEXT,
+        path      TEXT,
+        error     TEXT,
+        owner     TEXT,
+        heartbeat REAL,
+        updated   REAL NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS items_state ON items (state)",
+    "CREATE INDEX IF NOT EXISTS items_owner ON items (owner)",
+)
+_COLUMNS = (
+    "id, kind, name, state, attempts, bytes, size, checksum, path, error, owner, heartbeat, updated"
+)
+
+_SECRET_PATTERNS = (
+    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9\-._~+/]+=*"), r"\1 [redacted]"),
+    (
+        re.compile(
+            r"(?i)\b(access_token|refresh_token|id_token|token|password|passwd|"
+            r"client_secret|aws_secret_access_key|x-amz-signature|x-amz-credential|"
+            r"x-amz-security-token)\b([\"']?\s*[:=]\s*[\"']?)([^\s&\"',;}]+)"
+        ),
+        r"\1\2[redacted]",
+    ),
+    # A JWT anywhere (an access token pasted into a message without its key).
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), "[redacted]"),
+)
+
+
+def scrub_secrets(text: str) -> str:
+    """``text`` with bearer tokens, JWTs and ``token=``/``password=``-style values redacted.
+
+    Example:
+        >>> scrub_secrets("401 for ...?access_token=abc123&x=1")
+        '401 for ...?access_token=[redacted]&x=1'
+    """
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def make_owner(run_id: str | None = None) -> str:
+    """An owner id for this process: ``<host>:<pid>:<run id>`` (random run id by default)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{run_id or uuid.uuid4().hex[:12]}"
+
+
+def _owner_is_dead(owner: str) -> bool:
+    """True only when ``owner`` is a process of this host that no longer exists."""
+    parts = owner.rsplit(":", 2)
+    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
+        return False
+    # On Windows os.kill(pid, 0) would terminate the process: rely on the lease there.
+    if os.name == "nt":
+        return False
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        # PermissionError: the pid exists under another user; anything else: unknown.
+        return False
+    return False
+
+
+@dataclass(frozen=True)
+class NewItem:
+    """An item to record as pending (see :meth:`Ledger.add`)."""
+
+    id: str
+    kind: str = "product"
+    name: str = ""
+    size: int | None = None
+    checksum: str | None = None
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    """One item's recorded state (times are Unix seconds)."""
+
+    id: str
+    kind: str
+    name: str
+    state: str
+    attempts: int
+    bytes: int
+    size: int | None
+    checksum: str | None
+    path: str | None
+    error: str | None
+    owner: str | None
+    heartbeat: float | None
+    updated: float
+
+
+@dataclass(frozen=True)
+class LedgerSummary:
+    """Counts by state, bytes recorded (done sizes plus partial progress), known sizes."""
+
+    pending: int = 0
+    active: int = 0
+    done: int = 0
+    failed: int = 0
+    bytes: int = 0
+    size: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.pending + self.active + self.done + self.failed
+
+
+class Ledger:
+    """The SQLite state of every item; open it as a context manager.
+
+    Args:
+        path: the database file (created with its folder when missing).
+        lease: seconds after which an active row without heartbeat may be reclaimed.
+        busy_timeout: seconds to wait for another process's write lock.
+        clock: the time source (Unix seconds); a seam for tests.
+
+    Raises:
+        ConfigError: the file is not a ledger (another database, or not SQLite).
+
+    All methods are thread-safe and quick (one short transaction); async callers may call
+    them directly or through ``anyio.to_thread``.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        lease: float = DEFAULT_LEASE,
+        busy_timeout: float = 30.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = Path(path)
+        self.lease = lease
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE), never implicit.
+        self._conn = sqlite3.connect(
+            str(self.path),
+            timeout=busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        try:
+            self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            # With WAL, NORMAL never corrupts on a crash; a power cut may lose the last
+            # commits, which only means re-verifying those items on the next run.
+            self._conn.execute("PRAGMA synchronous = NORMAL")
+            with self._write() as conn:
+                version = conn.execute("PRAGMA user_version").fetchone()[0]
+                if version > _SCHEMA_VERSION:
+                    raise ConfigError(
+                        f"{self.path} was written by a newer phidown_async "
+                        f"(ledger version {version})"
+                    )
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise ConfigError(f"{self.path} is not a usable ledger: {exc}") from None
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the database connection."""
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        # BEGIN IMMEDIATE takes the write lock up front, so a read-decide-write sequence
+        # (claim) cannot interleave with another process's.
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def add(self, items: Iterable[NewItem]) -> int:
+        """Record items as pending, in one transaction.
+
+        An existing row keeps its state; its kind, name, size and checksum are updated
+        (given values only) unless it is done, whose record is never changed.
+
+        Returns:
+            How many rows were new.
+
+        Raises:
+            ValueError: an item has an unknown kind or an empty id.
+        """
+        batch = list(items)
+        for item in batch:
+            if not item.id:
+                raise ValueError("ledger item id must not be empty")
+            if item.kind not in KINDS:
+                raise ValueError(f"ledger item kind must be one of {KINDS}, got {item.kind!r}")
+        now = self._clock()
+        with self._write() as conn:
+            before = conn.execute("SELECT COUNT(*) FROM items").fetchone()[0]
+            conn.executemany(
+                """
+                INSERT INTO items (id, kind, name, size, checksum, updated)
+                VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET
+                    kind = excluded.kind,
+                    name = CASE WHEN excluded.name != '' THEN excluded.name ELSE name END,
+                    size = COALESCE(excluded.size, size),
+                    checksum = COALESCE(excluded.checksum, checksum),
+                    updated = excluded.updated
+                WHERE state != 'done'
+                """,
+                [(i.id, i.kind, i.name, i.size, i.checksum, now) for i in batch],
+            )
+            after = conn.execute("SELECT COUNT(*) FROM items").fetchone()[0]
+        return after - before
+
+    def _reclaimable(self, holder: str | None, heartbeat: float | None, now: float) -> bool:
+        if heartbeat is None or now - heartbeat > self.lease:
+            return True
+        return holder is None or _owner_is_dead(holder)
+
+    def claim(self, item_id: str, owner: str) -> bool:
+        """Atomically make ``owner`` the one worker of an item.
+
+        A pending or failed row becomes active. An active row is taken over only when its
+        owner is a dead process of this host or its heartbeat is older than the lease;
+        a row already held by ``owner`` is not claimed twice. A done row is never claimed.
+
+        Returns:
+            True when ``owner`` now holds the item.
+
+        Raises:
+            KeyError: no such item (it was never added).
+        """
+        now = self._clock()
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT state, owner, heartbeat FROM items WHERE id = ?", (item_id,)
+            ).fetchone()
+            if row is None:
+                raise KeyError(item_id)
+            state, holder, heartbeat = row
+            if state == "done":
+                return False
+            if state == "active" and (
+                holder == owner or not self._reclaimable(holder, heartbeat, now)
+            ):
+                return False
+            conn.execute(
+                "UPDATE items SET state = 'active', owner = ?, heartbeat = ?, updated = ? "
+                "WHERE id = ?",
+                (owner, now, now, item_id),
+            )
+        return True
+
+    def heartbeat(self, owner: str) -> int:
+        """Refresh the heartbeat of every item ``owner`` holds; returns how many."""
+        now = self._clock()
+        with self._write() as conn:
+            return conn.execute(
+                "UPDATE items SET heartbeat = ? WHERE state = 'active' AND owner = ?",
+                (now, owner),
+            ).rowcount
+
+    def _update(self, sql: str, params: tuple[object, ...], owner: str | None) -> bool:
+        if owner is not None:
+            sql += " AND state = 'active' AND owner = ?"
+            params = (*params, owner)
+        with self._write() as conn:
+            return conn.execute(sql, params).rowcount == 1
+
+    def progress(self, item_id: str, bytes: int, *, owner: str | None = None) -> bool:
+        """Record the bytes on disk of an active item (also a heartbeat).
+
+        Args:
+            item_id: the item.
+            bytes: bytes written so far (the resume point).
+            owner: when given, only update if ``owner`` still holds the item.
+
+        Returns:
+            False when the item is not active (or no longer held by ``owner``).
+        """
+        now = self._clock()
+        return self._update(
+            "UPDATE items SET bytes = ?, heartbeat = ?, updated = ? "
+            "WHERE id = ? AND state = 'active'",
+            (bytes, now, now, item_id),
+            owner,
+        )
+
+    def done(
+        self,
+        item_id: str,
+        path: str | os.PathLike[str],
+        size: int,
+        checksum: str | None,
+        *,
+        owner: str | None = None,
+    ) -> bool:
+        """Mark an item verified and in place; clears its error and owner.
+
+        Returns:
+            False when there is no such item (or ``owner`` no longer holds it).
+        """
+        now = self._clock()
+        return self._update(
+            "UPDATE items SET state = 'done', path = ?, size = ?, bytes = ?, checksum = ?, "
+            "error = NULL, owner = NULL, heartbeat = NULL, updated = ? WHERE id = ?",
+            (os.fspath(path), size, size, checksum, now, item_id),
+            owner,
+        )
+
+    def failed(self, item_id: str, error: str, attempts: int, *, owner: str | None = None) -> bool:
+        """Mark an item failed with a reason (secrets scrubbed) and its attempt count.
+
+        A done row is left alone.
+
+        Returns:
+            False when nothing changed (no such item, done, or not held by ``owner``).
+        """
+        now = self._clock()
+        message = scrub_secrets(str(error))[:_MAX_ERROR_CHARS]
+        return self._update(
+            "UPDATE items SET state = 'failed', error = ?, attempts = ?, owner = NULL, "
+            "heartbeat = NULL, updated = ? WHERE id = ? AND state != 'done'",
+            (message, attempts, now, item_id),
+            owner,
+        )
+
+    def release(self, item_id: str, *, owner: str | None = None) -> bool:
+        """Give an active item back (pending), e.g. on cancel; its bytes stay recorded.
+
+        Returns:
+            False when the item was not active (or not held by ``owner``).
+        """
+        now = self._clock()
+        return self._update(
+            "UPDATE items SET state = 'pending', owner = NULL, heartbeat = NULL, updated = ? "
+            "WHERE id = ? AND state = 'active'",
+            (now, item_id),
+            owner,
+        )
+
+    def release_owner(self, owner: str) -> int:
+        """Give back every item ``owner`` still holds (end of a run); returns how many."""
+        now = self._clock()
+        with self._write() as conn:
+            return conn.execute(
+                "UPDATE items SET state = 'pending', owner = NULL, heartbeat = NULL, "
+                "updated = ? WHERE state = 'active' AND owner = ?",
+                (now, owner),
+            ).rowcount
+
+    def get(self, item_id: str) -> LedgerRow | None:
+        """The item's row, or None."""
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {_COLUMNS} FROM items WHERE id = ?", (item_id,)
+            ).fetchone()
+        return LedgerRow(*row) if row else None
+
+    def rows(self, state: str | None = None) -> list[LedgerRow]:
+        """Every row (in the order added), or those in ``state``.
+
+        Raises:
+            ValueError: ``state`` is not one of :data:`STATES`.
+        """
+        if state is not None and state not in STATES:
+            raise ValueError(f"state must be one of {STATES}, got {state!r}")
+        sql = f"SELECT {_COLUMNS} FROM items"
+        params: tuple[str, ...] = ()
+        if state is not None:
+            sql += " WHERE state = ?"
+            params = (state,)
+        with self._lock:
+            found = self._conn.execute(sql + " ORDER BY rowid", params).fetchall()
+        return [LedgerRow(*row) for row in found]
+
+    def summary(self) -> LedgerSummary:
+        """Counts by state, total bytes recorded and total known size."""
+        with self._lock:
+            found = self._conn.execute(
+                "SELECT state, COUNT(*), COALESCE(SUM(bytes), 0), COALESCE(SUM(size), 0) "
+                "FROM items GROUP BY state"
+            ).fetchall()
+        counts = {state: count for state, count, _, _ in found}
+        return LedgerSummary(
+            **{state: counts.get(state, 0) for state in STATES},
+            bytes=sum(row[2] for row in found),
+            size=sum(row[3] for row in found),
+        )
