@@ -1,0 +1,209 @@
+"""The async catalogue search on the sandbox: complete, ordered, bounded, never silently partial."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from phidown_async.catalogue.search import Search
+from phidown_async.config import Endpoints, Limits
+from phidown_async.errors import SearchIncompleteError
+from phidown_async.query.parameters import validate_search
+from phidown_async.retry import RetryPolicy
+from phidown_async.sandbox import Faults, Sandbox, SandboxConfig
+from phidown_async.session import Session
+
+FAST_RETRY = RetryPolicy(attempts=8, initial_delay=0.01, max_delay=0.05, jitter=0.0)
+FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "cdse"
+
+
+class CountingTransport(httpx.AsyncBaseTransport):
+    """Real HTTP to the sandbox, counting requests in flight (peak) and in total."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.active = 0
+        self.peak = 0
+        self.sent = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.active += 1
+        self.sent += 1
+        self.peak = max(self.peak, self.active)
+        try:
+            response = await self.inner.handle_async_request(request)
+            await response.aread()
+            return response
+        finally:
+            self.active -= 1
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    with Sandbox(SandboxConfig(products=300, seed=3)) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def bulk():
+    with Sandbox(
+        SandboxConfig(products=10, seed=4, bulk_products=25_000, bulk_bursts=25_000)
+    ) as running:
+        yield running
+
+
+async def _search(
+    endpoints: Endpoints,
+    *,
+    limits: Limits | None = None,
+    transport=None,
+    allow_partial: bool = False,
+    **kwargs,
+):
+    async with Session(
+        endpoints, limits=limits or Limits(), retry=FAST_RETRY, transport=transport
+    ) as s:
+        search = Search(s, validate_search(**kwargs), allow_partial=allow_partial)
+        count = await search.count()
+        df = await search.frame()
+        return search, count, df
+
+
+async def test_every_match_once_in_requested_order(sandbox):
+    _, count, df = await _search(
+        sandbox.endpoints, collection_name="SENTINEL-1", top=20, count=True
+    )
+    assert count > 60  # several pages of 20
+    assert len(df) == count == df["Id"].nunique()
+    starts = [d["Start"] for d in df["ContentDate"]]
+    assert starts == sorted(starts, reverse=True)
+
+
+async def test_transient_page_failures_still_return_every_product_once(sandbox):
+    _, count, clean = await _search(
+        sandbox.endpoints, collection_name="SENTINEL-1", top=10, count=True
+    )
+    sandbox.set_faults(
+        Faults(catalogue_rates={"500": 0.3, "429": 0.05, "503": 0.05}, retry_after=0.01)
+    )
+    try:
+        _, _, df = await _search(
+            sandbox.endpoints, collection_name="SENTINEL-1", top=10, count=True
+        )
+    finally:
+        sandbox.set_faults(Faults())
+    assert list(df["Id"]) == list(clean["Id"])
+    assert len(df) == count
+    assert sandbox.counters.requests("search", 500) > 0
+
+
+def _fixture_pages() -> list[dict]:
+    pages = [
+        json.loads((FIXTURES / f"s1-catalogue-odata_page_{i}.json").read_text())
+        for i in range(1, 6)
+    ]
+    return [item for page in pages for item in page["value"]]
+
+
+def _failing_catalogue(broken_skip: int, *, fail_times: int):
+    """A catalogue serving the recorded fixture items, whose page at ``broken_skip`` fails."""
+    items = _fixture_pages()
+    failures = {"left": fail_times}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        query = parse_qs(urlsplit(str(request.url)).query)
+        top = int(query["$top"][0])
+        skip = int(query.get("$skip", ["0"])[0])
+        if skip == broken_skip and failures["left"] > 0:
+            failures["left"] -= 1
+            return httpx.Response(503, json={"detail": "unavailable"})
+        body = {"@odata.context": "$metadata#Products(Attributes())"}
+        if query.get("$count") == ["true"]:
+            body["@odata.count"] = len(items)
+        body["value"] = items[skip : skip + top]
+        return httpx.Response(200, json=body)
+
+    return httpx.MockTransport(handler), len(items)
+
+
+async def test_a_page_that_keeps_failing_raises_naming_the_page():
+    transport, _ = _failing_catalogue(20, fail_times=1000)
+    with pytest.raises(SearchIncompleteError) as caught:
+        await _search(
+            Endpoints(), transport=transport, collection_name="SENTINEL-1", top=10, count=True
+        )
+    assert caught.value.skip == 20
+    assert "$skip=20" in str(caught.value)
+
+
+async def test_partial_results_are_flagged_when_allowed():
+    transport, total = _failing_catalogue(20, fail_times=1000)
+    search, _, df = await _search(
+        Endpoints(),
+        transport=transport,
+        allow_partial=True,
+        collection_name="SENTINEL-1",
+        top=10,
+        count=True,
+    )
+    assert search.incomplete
+    assert [page.skip for page in search.failed_pages] == [20]
+    assert df.attrs["incomplete"] is True
+    assert len(df) == total - 10
+
+
+async def test_a_page_failing_transiently_is_retried_not_dropped():
+    transport, total = _failing_catalogue(20, fail_times=3)
+    search, _, df = await _search(
+        Endpoints(), transport=transport, collection_name="SENTINEL-1", top=10, count=True
+    )
+    assert not search.incomplete
+    assert len(df) == total == df["Id"].nunique()
+
+
+async def test_25000_products_all_returned_once_with_bounded_concurrency(bulk):
+    transport = CountingTransport()
+    search, count, df = await _search(
+        bulk.endpoints,
+        limits=Limits(connections=3),
+        transport=transport,
+        collection_name="SENTINEL-1",
+        product_type="GRD",
+        start_date="2024-03-01T00:00:00Z",
+        end_date="2024-04-01T00:00:00Z",
+        count=True,
+    )
+    assert count >= 25_000
+    assert len(df) == count == df["Id"].nunique()
+    assert not search.incomplete
+    assert 1 < transport.peak <= 3
+
+
+async def test_25000_bursts_all_returned_once(bulk):
+    _, count, df = await _search(
+        bulk.endpoints,
+        burst_mode=True,
+        start_date="2024-03-01T00:00:00Z",
+        end_date="2024-04-01T00:00:00Z",
+        count=True,
+    )
+    assert count >= 25_000
+    assert len(df) == count == df["Id"].nunique()
+
+
+async def test_one_page_only_when_count_is_false(sandbox):
+    transport = CountingTransport()
+    async with Session(sandbox.endpoints, transport=transport) as session:
+        search = Search(
+            session, validate_search(collection_name="SENTINEL-1", top=5), all_pages=False
+        )
+        df = await search.frame()
+    assert len(df) == 5
+    assert transport.sent == 1
