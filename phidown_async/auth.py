@@ -92,6 +92,11 @@ class TokenService:
         """Number of grants made so far, by grant type."""
         return dict(self._grants)
 
+    @property
+    def due(self) -> float | None:
+        """Clock time at which the current access token will be refreshed (None before any)."""
+        return self._access_due if self._access is not None else None
+
     async def token(self) -> str:
         """A valid access token, fetched or refreshed when due.
 
