@@ -10,13 +10,8 @@ import numpy as np
 import pytest
 import shapely
 
-from phidown_async.catalogue.frame import (
-    add_coverage,
-    coverage_values,
-    dedupe,
-    parse_footprints,
-    to_frame,
-)
+from phidown_async.analysis.coverage import coverage_values, parse_footprints
+from phidown_async.catalogue.frame import add_coverage, dedupe, to_frame
 
 FIXTURES = Path("/work/shared/fixtures/cdse")
 SQUARE = "POLYGON((10 45,12 45,12 46,10 46,10 45))"
