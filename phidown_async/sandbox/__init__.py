@@ -1,0 +1,24 @@
+"""Simulated CDSE on loopback: catalogue, tokens, downloads, bursts, S3 and faults.
+
+``Sandbox`` is imported on first use, so code that only needs the settings does not load
+the web server.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .settings import FAULT_KINDS, Faults, SandboxConfig
+
+if TYPE_CHECKING:
+    from .server import Sandbox
+
+__all__ = ["FAULT_KINDS", "Faults", "Sandbox", "SandboxConfig"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Sandbox":
+        from .server import Sandbox
+
+        return Sandbox
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -6,15 +6,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 FAULT_KINDS = (
-    "429",            # 429 with Retry-After
-    "500",            # 500 Internal Server Error
-    "503",            # 503 Service Unavailable with Retry-After
-    "reset",          # connection reset mid-body
-    "short",          # body ends before Content-Length
-    "stall",          # no bytes for `stall_seconds` mid-body
-    "corrupt",        # right length, wrong content
-    "revoke",         # token revoked mid-transfer (the next request with it gets 401)
-    "error_page",     # an HTML/JSON error page served with status 200 in place of the zip
+    "429",  # 429 with Retry-After
+    "500",  # 500 Internal Server Error
+    "503",  # 503 Service Unavailable with Retry-After
+    "reset",  # connection reset mid-body
+    "short",  # body ends before Content-Length
+    "stall",  # no bytes for `stall_seconds` mid-body
+    "corrupt",  # right length, wrong content
+    "revoke",  # token revoked mid-transfer (the next request with it gets 401)
+    "error_page",  # an HTML/JSON error page served with status 200 in place of the zip
 )
 
 
@@ -32,7 +32,8 @@ class Faults:
     schedule: dict[str, tuple[int, ...]] = field(default_factory=dict)
     retry_after: float = 1.0
     stall_seconds: float = 5.0
-    catalogue_rates: dict[str, float] = field(default_factory=dict)  # "429", "500", "503" on searches
+    # "429", "500" or "503" on search requests.
+    catalogue_rates: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for kind in (*self.rates, *self.schedule):
@@ -52,7 +53,7 @@ class SandboxConfig:
         products: number of products in the archive (mixed missions), besides ``bulk_products``.
         bulk_products: extra Sentinel-1 GRD products packed into one month over one AOI, so a
             test can ask for tens of thousands of matches (``bulk_bursts`` likewise for bursts).
-        product_size: bytes of payload per generated product zip (approximate; the zip adds a little).
+        product_size: bytes of payload per generated product zip (the zip adds a little).
         sizes: per-product payload size overrides by product Name, for benchmarks.
         burst_size: bytes of payload per burst zip.
         data_dir: where product zips are materialised (a temporary folder when None).
@@ -67,6 +68,8 @@ class SandboxConfig:
         burst_delay: seconds of "processing" before a burst zip is returned.
         burst_redirect: whether POST Bursts(<id>)/$value first answers with a redirect.
         s3: start the S3 protocol server (moto) with the products as SAFE folders.
+        s3_products: how many products (the archive's first N) are uploaded to S3 at startup;
+            None uploads all (slow for big archives: moto has no lazy loading).
         s3_access_key, s3_secret_key: keys the S3 server is published with.
         faults: fault injection.
     """
@@ -92,6 +95,7 @@ class SandboxConfig:
     burst_delay: float = 0.0
     burst_redirect: bool = True
     s3: bool = False
+    s3_products: int | None = 10
     s3_access_key: str = "sandbox-access-key"
     s3_secret_key: str = "sandbox-secret-key"
     faults: Faults = field(default_factory=Faults)

@@ -1,0 +1,131 @@
+"""``phidown-async sandbox``: serve the simulated CDSE until stopped.
+
+Prints one JSON line (URLs, environment variables, credentials) to stdout, then serves
+until SIGINT or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..sandbox.settings import FAULT_KINDS, Faults, SandboxConfig
+
+
+def parse_rates(values: list[str], allowed: tuple[str, ...], option: str) -> dict[str, float]:
+    """``["reset=0.1", ...]`` as ``{"reset": 0.1}``.
+
+    Raises:
+        typer.BadParameter: a value is not ``KIND=RATE`` with a known kind and 0 <= RATE <= 1.
+    """
+    rates: dict[str, float] = {}
+    for value in values:
+        kind, sep, rate = value.partition("=")
+        try:
+            number = float(rate)
+        except ValueError:
+            number = -1.0
+        if not sep or kind not in allowed or not 0.0 <= number <= 1.0:
+            raise typer.BadParameter(
+                f"{value!r} is not KIND=RATE with KIND in {', '.join(allowed)} and 0 <= RATE <= 1",
+                param_hint=option,
+            )
+        rates[kind] = number
+    return rates
+
+
+def describe(sandbox: Any) -> dict[str, Any]:
+    """What a client needs to use a running sandbox, as a JSON-ready dict."""
+    endpoints, config = sandbox.endpoints, sandbox.config
+    return {
+        "catalogue_url": endpoints.catalogue_url,
+        "download_url": endpoints.download_url,
+        "token_url": endpoints.token_url,
+        "s3_endpoint": endpoints.s3_endpoint,
+        "s3": config.s3,
+        "username": config.username,
+        "password": config.password,
+        "s3_access_key": config.s3_access_key,
+        "s3_secret_key": config.s3_secret_key,
+        "env": sandbox.env,
+    }
+
+
+def sandbox(
+    port: Annotated[int, typer.Option(help="Catalogue port (0: any free port).")] = 0,
+    download_port: Annotated[
+        int, typer.Option(help="Download port (0: PORT+1 when PORT is given, else any free port).")
+    ] = 0,
+    products: Annotated[int, typer.Option(help="Products in the archive.")] = 400,
+    quota: Annotated[int, typer.Option(help="Concurrent downloads per user.")] = 4,
+    bandwidth: Annotated[
+        float | None, typer.Option(help="Per-connection cap in MB/s (unlimited when unset).")
+    ] = None,
+    latency: Annotated[float, typer.Option(help="Seconds added before every response.")] = 0.0,
+    burst_delay: Annotated[float, typer.Option(help="Seconds of burst processing.")] = 0.0,
+    range_mode: Annotated[str, typer.Option(help="honor, ignore or reject.")] = "honor",
+    fault: Annotated[
+        list[str] | None,
+        typer.Option(
+            help=f"Download fault KIND=RATE, repeatable; KIND in {', '.join(FAULT_KINDS)}."
+        ),
+    ] = None,
+    catalogue_fault: Annotated[
+        list[str] | None,
+        typer.Option(help="Catalogue fault KIND=RATE, repeatable; KIND in 429, 500, 503."),
+    ] = None,
+    s3: Annotated[bool, typer.Option("--s3/--no-s3", help="Serve S3 (moto).")] = False,
+    s3_products: Annotated[int, typer.Option(help="Products uploaded to S3.")] = 10,
+    seed: Annotated[int, typer.Option(help="Seed of the archive and fault draws.")] = 0,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where product zips are kept (a temporary folder when unset)."),
+    ] = None,
+) -> None:
+    """Serve a simulated CDSE on 127.0.0.1; print one JSON line with its URLs."""
+    from ..sandbox.server import Sandbox  # the web stack loads only for this command
+
+    faults = Faults(
+        rates=parse_rates(fault or [], FAULT_KINDS, "--fault"),
+        catalogue_rates=parse_rates(
+            catalogue_fault or [], ("429", "500", "503"), "--catalogue-fault"
+        ),
+    )
+    try:
+        config = SandboxConfig(
+            seed=seed,
+            products=products,
+            max_connections=quota,
+            bandwidth=bandwidth,
+            latency=latency,
+            burst_delay=burst_delay,
+            range_mode=range_mode,
+            faults=faults,
+            s3=s3,
+            s3_products=s3_products,
+            data_dir=data_dir,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if port and not download_port:
+        download_port = port + 1
+
+    stop = threading.Event()
+    previous = {
+        sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        with Sandbox(config, port=port, download_port=download_port) as running:
+            sys.stdout.write(json.dumps(describe(running)) + "\n")
+            sys.stdout.flush()
+            while not stop.wait(0.5):
+                pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
