@@ -33,7 +33,7 @@ from phidown_async.download.verify import (
 )
 from phidown_async.errors import VerificationError
 
-FIXTURES = Path("/work/shared/fixtures/cdse")
+FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "cdse"
 ROOT = "S1A_IW_GRDH_1SDV_20241217T061735_20241217T061800_057028_07020F_TEST.SAFE"
 MEASUREMENT = "measurement/s1a-iw-grd-vv-001.tiff"
 ANNOTATION = "annotation/s1a-iw-grd-vv-001.xml"
