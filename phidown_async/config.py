@@ -108,7 +108,9 @@ class Credentials:
 
     @classmethod
     def from_env(
-        cls, env: Mapping[str, str] | None = None, netrc_path: str | Path | None = None,
+        cls,
+        env: Mapping[str, str] | None = None,
+        netrc_path: str | Path | None = None,
         host: str = "identity.dataspace.copernicus.eu",
     ) -> Credentials:
         """Credentials from ``CDSE_USERNAME``/``CDSE_PASSWORD``, else ``~/.netrc``.
@@ -178,8 +180,9 @@ class S3Keys:
         return cls(access, secret) if access and secret else None
 
     @classmethod
-    def find(cls, config_file: str | Path | None = ".s5cfg",
-             env: Mapping[str, str] | None = None) -> S3Keys | None:
+    def find(
+        cls, config_file: str | Path | None = ".s5cfg", env: Mapping[str, str] | None = None
+    ) -> S3Keys | None:
         """Keys from ``config_file`` when it exists, else from the AWS variables, else None."""
         if config_file and Path(config_file).is_file():
             return cls.from_s5cfg(config_file)

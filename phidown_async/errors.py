@@ -51,7 +51,11 @@ class ServiceError(PhidownError):
     """
 
     def __init__(
-        self, message: str, *, status: int | None = None, code: str | None = None,
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
         url: str | None = None,
     ) -> None:
         super().__init__(message)
@@ -76,8 +80,9 @@ class SearchIncompleteError(PhidownError):
         cause: the last error seen for it.
     """
 
-    def __init__(self, message: str, *, skip: int | None = None,
-                 cause: BaseException | None = None) -> None:
+    def __init__(
+        self, message: str, *, skip: int | None = None, cause: BaseException | None = None
+    ) -> None:
         super().__init__(message)
         self.skip = skip
         self.cause = cause

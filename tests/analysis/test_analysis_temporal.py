@@ -11,7 +11,7 @@ import pytest
 
 from phidown_async.analysis import NoAcquisitionsError, compute_temporal_statistics
 
-FIXTURES = Path("/work/shared/fixtures/cdse")
+FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "cdse"
 
 
 def frame(*starts: str) -> pd.DataFrame:

@@ -13,7 +13,7 @@ import shapely
 from phidown_async.analysis.coverage import coverage_values, parse_footprints
 from phidown_async.catalogue.frame import add_coverage, dedupe, to_frame
 
-FIXTURES = Path("/work/shared/fixtures/cdse")
+FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "cdse"
 SQUARE = "POLYGON((10 45,12 45,12 46,10 46,10 45))"
 SQUARE_GEOJSON = {
     "type": "Polygon",

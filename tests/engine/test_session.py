@@ -16,7 +16,7 @@ from phidown_async.events import EventLog, QuotaChanged, RetryScheduled
 from phidown_async.retry import RetryableStatusError, RetryPolicy
 from phidown_async.session import Session, error_detail
 
-FIXTURES = Path("/work/shared/fixtures/cdse")
+FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "cdse"
 PAGE_1 = json.loads((FIXTURES / "s1-catalogue-odata_page_1.json").read_text())
 QUICK = RetryPolicy(attempts=3, initial_delay=0.0, jitter=0.0)
 PRODUCTS = ENDPOINTS.products_url
