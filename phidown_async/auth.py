@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
 import httpx
@@ -40,6 +40,39 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
         if secret:
             text = text.replace(secret, "***")
     return text
+
+
+class TokenSource(Protocol):
+    """What the session needs from a token provider (`TokenService` or `StaticToken`)."""
+
+    async def token(self) -> str: ...
+
+    async def renew(self, stale: str | None) -> str: ...
+
+    def redact(self, text: str) -> str: ...
+
+
+class StaticToken:
+    """A token the caller obtained elsewhere (phidown's ``download_burst_on_demand(token=...)``).
+
+    It cannot be refreshed: when a host refuses it, `renew` raises AuthError.
+    """
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    async def token(self) -> str:
+        return self._token
+
+    async def renew(self, stale: str | None) -> str:
+        raise AuthError(
+            "CDSE refused the access token that was passed in, and a plain token cannot be "
+            "refreshed; pass a TokenManager (or credentials) instead.",
+            status=401,
+        )
+
+    def redact(self, text: str) -> str:
+        return redact(text, (self._token,))
 
 
 class TokenService:
@@ -262,7 +295,7 @@ class AuthTransport(httpx.AsyncBaseTransport):
     def __init__(
         self,
         inner: httpx.AsyncBaseTransport,
-        tokens: TokenService | None,
+        tokens: TokenSource | None,
         is_trusted: Callable[[str], bool],
     ) -> None:
         self._inner = inner

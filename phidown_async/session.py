@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import tenacity
 
-from .auth import NO_AUTH, AuthTransport, TokenService
+from .auth import NO_AUTH, AuthTransport, TokenService, TokenSource
 from .config import Credentials, Endpoints, Limits
 from .errors import AuthError, NotFoundError, ServiceError
 from .events import EventSink, RetryScheduled, discard
@@ -53,6 +53,8 @@ class Session:
         verify_tls: verify server certificates (leave on outside tests).
         transport: the transport to send through (tests pass ``httpx.MockTransport``);
             by default a pooled HTTP transport sized to ``limits.connections``.
+        tokens: a token provider to use instead of one built from ``credentials`` (e.g. a
+            `StaticToken` the caller obtained elsewhere).
 
     Use it as an async context manager; leaving it closes the connections.
     """
@@ -67,6 +69,7 @@ class Session:
         sink: EventSink = discard,
         verify_tls: bool = True,
         transport: httpx.AsyncBaseTransport | None = None,
+        tokens: TokenSource | None = None,
     ) -> None:
         self.endpoints = endpoints
         self.limits = limits
@@ -91,11 +94,9 @@ class Session:
         self._token_client = httpx.AsyncClient(
             transport=token_transport, timeout=timeout, headers=headers
         )
-        self.tokens: TokenService | None = (
-            TokenService(self._token_client, endpoints.token_url, credentials, sink=sink)
-            if credentials is not None
-            else None
-        )
+        if tokens is None and credentials is not None:
+            tokens = TokenService(self._token_client, endpoints.token_url, credentials, sink=sink)
+        self.tokens: TokenSource | None = tokens
         self.client = httpx.AsyncClient(
             transport=AuthTransport(inner, self.tokens, endpoints.is_trusted),
             timeout=timeout,

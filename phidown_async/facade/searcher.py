@@ -47,6 +47,7 @@ from ..query.odata import (
 )
 from ..query.parameters import SearchParams, validate_name, validate_name_pattern, validate_search
 from ..session import Session
+from .downloads import DownloadMethods
 
 PRODUCTS_URL = f"{DEFAULT_CATALOGUE_URL}/Products"
 _BURST_FIELDS = (
@@ -106,7 +107,7 @@ async def _single_page(endpoints: Endpoints, url: str) -> pd.DataFrame:
     return to_frame(body.get("value") or [])
 
 
-class CopernicusDataSearcher:
+class CopernicusDataSearcher(DownloadMethods):
     """Search the CDSE catalogue with phidown's API.
 
     Args:
