@@ -26,8 +26,9 @@ from .retry import RetryableStatusError, RetryPolicy, parse_retry_after
 NO_AUTH = "phidown_async.no_auth"
 """Request extension: when true, the request goes out without a token unless a 401 asks for one."""
 
-# A short-lived test token (seconds) must not be "due for refresh" from the moment it arrives.
-_MAX_MARGIN_FRACTION = 0.25
+# A short-lived token (seconds) must not be "due for refresh" from the moment it arrives, nor
+# renewed much more often than it expires: the margin is at most 5 % of the lifetime.
+_MAX_MARGIN_FRACTION = 0.05
 # phidown's default when the endpoint omits expires_in.
 _DEFAULT_LIFETIME = 3600.0
 # Token requests are small and block every worker while they run: few tries, short waits.
@@ -83,7 +84,7 @@ class TokenService:
         token_url: the Keycloak token endpoint.
         credentials: the account.
         client_id: the OAuth client (CDSE: ``cdse-public``).
-        margin: refresh this many seconds before expiry (capped to a quarter of the token's
+        margin: refresh this many seconds before expiry (capped to 5 % of the token's
             lifetime, so short-lived test tokens are still used).
         clock: monotonic seconds; tests pass a fake one.
         sink: receives a `TokenRefreshed` event per grant.

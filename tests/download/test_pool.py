@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import random
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,11 +18,9 @@ from phidown_async.download.plan import plan_jobs
 from phidown_async.download.pool import ItemResult, run_pool
 from phidown_async.errors import AuthError
 from phidown_async.events import (
-    Event,
     EventLog,
     ItemFailed,
     ItemSkipped,
-    ItemStarted,
     ItemVerified,
 )
 from phidown_async.ledger import Ledger, make_owner
@@ -398,28 +395,21 @@ async def test_a_redirect_to_an_unconfigured_host_never_gets_the_token(sandbox_f
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)
 async def test_many_transfers_share_one_token_refreshed_on_time(sandbox_factory, tmp_path):
-    # Scaled from "5 s tokens over 60 s" to 1.5 s tokens over ~8 s, same ratio assertion.
-    lifetime, count = 1.5, 192
-    names = [p["Name"] for p in sandbox_factory(products=count).archive.products]
-    # Uneven sizes keep the 64 workers from moving in lockstep, so requests (and with them
-    # token checks) are spread over the whole run instead of coming in waves.
-    rng = random.Random(3)
-    sizes = {name: rng.randint(1_000, 60_000) for name in names}
+    # The case: 64 concurrent transfers, 5 s tokens, a run of about a minute.
+    # Product zips are 19-49 KB served at 15 KB/s per connection, about 2.3 s each, so
+    # requests, and with them token checks, keep starting until the end of the run.
+    lifetime, count = 5.0, 1600
     sandbox = sandbox_factory(
         products=count,
-        sizes=sizes,
-        bandwidth=0.04,
+        product_size=2_000,
+        bandwidth=0.015,
         max_connections=64,
         access_token_lifetime=lifetime,
     )
     entities = products(sandbox, count)
-    limits = Limits(connections=64, workers=64, chunk_size=16 * 1024, timeout=15)
-    requests: list[float] = []
-
-    def sink(event: Event) -> None:
-        if isinstance(event, ItemStarted):
-            requests.append(time.monotonic())
+    limits = Limits(connections=64, workers=64, chunk_size=8 * 1024, timeout=15)
 
     started = time.monotonic()
     summary = await download_products(
@@ -429,7 +419,6 @@ async def test_many_transfers_share_one_token_refreshed_on_time(sandbox_factory,
         credentials=account(sandbox),
         limits=limits,
         retry=RETRY,
-        sink=sink,
     )
     seconds = time.monotonic() - started
 
@@ -438,9 +427,6 @@ async def test_many_transfers_share_one_token_refreshed_on_time(sandbox_factory,
     grants = sandbox.counters.snapshot()["token_grants"]
     assert grants.get("password") == 1  # one session for the whole run
     refreshes = grants.get("refresh_token", 0)
-    # A token is needed only while requests start: the last transfers stream on without
-    # one. So: at least one refresh per lifetime of that span; at most one per 0.75
-    # lifetime of the run (TokenService renews a quarter of a short lifetime early).
-    asking = requests[-1] - started
-    assert asking / lifetime - 1 <= refreshes <= seconds / (0.75 * lifetime) + 1
+    assert seconds > 40
+    assert abs(refreshes - seconds / lifetime) <= 1, (refreshes, seconds)
     assert assert_on_disk_identical(sandbox, tmp_path, entities[:32]) == 32
