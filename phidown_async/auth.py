@@ -27,8 +27,9 @@ NO_AUTH = "phidown_async.no_auth"
 """Request extension: when true, the request goes out without a token unless a 401 asks for one."""
 
 # A short-lived token (seconds) must not be "due for refresh" from the moment it arrives, nor
-# renewed much more often than it expires: the margin is at most 5 % of the lifetime.
-_MAX_MARGIN_FRACTION = 0.05
+# renewed much more often than it expires: a token living less than ten margins is renewed
+# 5 % of its lifetime early instead.
+_SHORT_MARGIN_FRACTION = 0.05
 # phidown's default when the endpoint omits expires_in.
 _DEFAULT_LIFETIME = 3600.0
 # Token requests are small and block every worker while they run: few tries, short waits.
@@ -84,8 +85,8 @@ class TokenService:
         token_url: the Keycloak token endpoint.
         credentials: the account.
         client_id: the OAuth client (CDSE: ``cdse-public``).
-        margin: refresh this many seconds before expiry (capped to 5 % of the token's
-            lifetime, so short-lived test tokens are still used).
+        margin: refresh this many seconds before expiry (tokens living less than ten
+            margins are renewed 5 % of their lifetime early, so short-lived ones are used).
         clock: monotonic seconds; tests pass a fake one.
         sink: receives a `TokenRefreshed` event per grant.
         retry: policy for the token endpoint's 429/5xx and network errors.
@@ -167,7 +168,10 @@ class TokenService:
         return self._access is not None and self._clock() < self._access_due
 
     def _due(self, issued: float, lifetime: float) -> float:
-        return issued + lifetime - min(self._margin, lifetime * _MAX_MARGIN_FRACTION)
+        margin = (
+            self._margin if lifetime >= 10 * self._margin else lifetime * _SHORT_MARGIN_FRACTION
+        )
+        return issued + lifetime - margin
 
     async def _obtain(self) -> None:
         if self._refresh is not None and self._clock() < self._refresh_due:
