@@ -119,3 +119,33 @@ def test_find_optimal_orbit_leaves_the_query_as_it_was(env):
     assert set(result) == {"ascending", "descending", "recommended"}
     assert result["recommended"]["expected_coverage"] > 0
     assert searcher.product_type == "SLC" and searcher.top == 5 and searcher.df is df
+
+
+def _burst_point(sandbox) -> tuple[dict, str, str, str]:
+    """A VV burst, a point inside its footprint, and a period around it."""
+    burst = next(b for b in sandbox.archive.bursts if b["PolarisationChannels"] == "VV")
+    ring = burst["GeoFootprint"]["coordinates"][0][:-1]
+    lon = sum(p[0] for p in ring) / len(ring)
+    lat = sum(p[1] for p in ring) / len(ring)
+    day = burst["ContentDate"]["Start"][:10]
+    return burst, f"POINT({lon} {lat})", f"{day}T00:00:00Z", f"{day}T23:59:59Z"
+
+
+def test_find_optimal_bursts_and_temporal_tools(env, tmp_path):
+    burst, aoi, start, end = _burst_point(env)
+    searcher = CopernicusDataSearcher()
+    bursts = searcher.find_optimal_bursts(
+        aoi_wkt=aoi, start_date=start, end_date=end, orbit_direction=burst["OrbitDirection"]
+    )
+    assert burst["Id"] in set(bursts["Id"])
+    assert {"coverage", "subswath_priority", "acquisition_date"} <= set(bursts.columns)
+    assert list(bursts["coverage"]) == sorted(bursts["coverage"], reverse=True)
+    assert searcher.df is None  # the planner left the searcher's own results alone
+
+    searcher.query_by_filter(collection_name="SENTINEL-1", top=50, count=True)
+    df = searcher.execute_query()
+    stats = searcher.compute_temporal_statistics()
+    assert stats["total_acquisitions"] == len(df)
+    path = searcher.plot_temporal_distribution(output_path=str(tmp_path / "t.png"), show=False)
+    assert path == str(tmp_path / "t.png")
+    assert (tmp_path / "t.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
