@@ -8,6 +8,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,15 +18,14 @@ import anyio.to_thread
 
 from ..config import Credentials, Endpoints, Limits
 from ..errors import NotFoundError, ServiceError
-from ..events import EventSink, ItemFailed, discard
-from ..ledger import Ledger
+from ..events import EventSink, discard
 from ..retry import RetryPolicy
 from ..session import Session
 from .plan import Job, Selection, plan_jobs, select
 from .pool import ItemResult, ProgressReport, RunSummary, TransferFn, run_pool
+from .run import LEDGER_NAME, announce_rejected, open_ledger, open_session
 from .transfer import HttpTransfer
 
-LEDGER_NAME = ".phidown_ledger.sqlite"
 # Catalogue look-ups of bare Ids/names run this many at a time (the budget still applies).
 _RESOLVERS = 4
 
@@ -155,34 +155,17 @@ async def download_products(
     selection = select(items)
     out = Path(output_dir)
     await anyio.to_thread.run_sync(lambda: out.mkdir(parents=True, exist_ok=True))
-    owned = session is None
-    if session is None:
-        session = Session(
-            endpoints or Endpoints.from_env(),
-            credentials or Credentials.from_env(),
-            limits=limits,
-            retry=retry,
-            sink=sink,
-        )
-    elif sink is discard:
+    if session is not None and sink is discard:
         sink = session.sink
-    try:
+    async with contextlib.AsyncExitStack() as stack:
+        session = open_session(stack, session, endpoints, credentials, limits, retry, sink)
         entities, unresolved = await resolve(session, selection)
-        for failure in unresolved:
-            sink(ItemFailed(item=failure.id, reason=failure.reason or "", attempts=0))
+        announce_rejected(sink, unresolved)
         jobs = plan_jobs(entities, out, catalogue_url=session.endpoints.catalogue_url)
         transfer = HttpTransfer(session, verify=verify, extract=extract, sink=sink)
-        path = Path(ledger_path) if ledger_path is not None else out / LEDGER_NAME
-        ledger = await anyio.to_thread.run_sync(Ledger, path)
-        try:
-            summary = await run_pool(
-                jobs, transfer, ledger=ledger, workers=session.limits.workers, sink=sink
-            )
-        finally:
-            await anyio.to_thread.run_sync(ledger.close)
-    finally:
-        if owned:
-            with anyio.CancelScope(shield=True):
-                await session.aclose()
+        ledger = await open_ledger(stack, ledger_path, out)
+        summary = await run_pool(
+            jobs, transfer, ledger=ledger, workers=session.limits.workers, sink=sink
+        )
     results: Sequence[ItemResult] = (*unresolved, *summary.results)
     return RunSummary(tuple(results), seconds=anyio.current_time() - started)

@@ -20,15 +20,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
-import math
 import os
 import re
-import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 from urllib.parse import quote
 
 import anyio
@@ -37,61 +35,41 @@ import httpx
 
 from ..config import Credentials, Endpoints, Limits
 from ..errors import AuthError, ServiceError, VerificationError
-from ..events import (
-    BytesReceived,
-    EventSink,
-    ItemFailed,
-    ItemStarted,
-    RetryScheduled,
-    discard,
+from ..events import EventSink, discard
+from ..retry import RetryPolicy
+from ..session import Session
+from .parts import (
+    PartState,
+    PartTransfer,
+    Refused,
+    announce,
+    first_chunk,
+    placement,
+    resume_headers,
 )
-from ..ledger import Ledger
-from ..retry import RetryableStatusError, RetryPolicy
-from ..session import Session, describe
-from .plan import Job
-from .pool import ItemResult, ProgressReport, RunSummary, run_pool
+from .plan import Job, is_missing, to_records
+from .pool import ItemResult, ProgressReport, RunSummary
+from .run import LEDGER_NAME as LEDGER_NAME
+from .run import announce_rejected, open_ledger, open_session, run_in_order
+from .run import merge_results as merge_results
 from .verify import (
     StreamHasher,
     hash_file,
-    looks_like_error_page,
     parse_content_disposition,
     safe_filename,
     verify_zip_async,
 )
 
-LEDGER_NAME = ".phidown_ledger.sqlite"
 PART_SUFFIX = ".zip.part"
 META_SUFFIX = ".json"
 MAX_REDIRECTS = 5
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
-_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-# Events and ledger reports are batched: one per MiB / 8 MiB (or time), not per read.
-_EVENT_BYTES, _EVENT_SECONDS = 1 << 20, 0.5
-_REPORT_BYTES, _REPORT_SECONDS = 8 << 20, 5.0
-# Throttling (429) does not use up a burst's tries, but caps its total requests.
-_MAX_TRIES_FACTOR = 4
 # Other names tried when the server's name is taken: <stem>-<Id>.zip, then numbered.
 _MAX_NAME_CANDIDATES = 10
 
 
 # -- planning -------------------------------------------------------------------------------
-
-
-def _missing(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and not value.strip()
-
-
-def _records(items: Any) -> list[Any]:
-    if hasattr(items, "to_dict") and hasattr(items, "columns"):  # a pandas DataFrame
-        return list(items.to_dict("records"))
-    if isinstance(items, str | Mapping):
-        return [items]
-    return list(items)
 
 
 def burst_job(burst_id: str, name: str, output_dir: str | Path, *, catalogue_url: str) -> Job:
@@ -133,19 +111,19 @@ def plan_bursts(
     jobs: list[tuple[int, Job]] = []
     rejected: list[tuple[int, ItemResult]] = []
     seen: set[str] = set()
-    for index, record in enumerate(_records(items)):
+    for index, record in enumerate(to_records(items)):
         if isinstance(record, str):
             raw, name = record, None
         elif isinstance(record, Mapping):
             raw, name = record.get("Id"), record.get("Name")
         else:
             raise TypeError(f"cannot download {type(record).__name__!r} items as bursts")
-        if _missing(raw):
-            label = "" if _missing(name) else str(name)
+        if is_missing(raw):
+            label = "" if is_missing(name) else str(name)
             rejected.append((index, ItemResult("", label, "failed", reason="No burst ID found")))
             continue
         burst_id = str(raw).strip()
-        label = burst_id if _missing(name) else str(name).strip()
+        label = burst_id if is_missing(name) else str(name).strip()
         if not _UUID.match(burst_id):
             rejected.append(
                 (
@@ -273,64 +251,21 @@ def _discard_part(part: Path) -> None:
     _meta_path(part).unlink(missing_ok=True)
 
 
-def _open_part(part: Path, append: bool) -> BinaryIO:
-    part.parent.mkdir(parents=True, exist_ok=True)
-    return open(part, "ab" if append else "wb")  # closed by the caller
-
-
-def _write(handle: BinaryIO, hasher: StreamHasher, chunk: bytes) -> None:
-    handle.write(chunk)
-    hasher.update(chunk)
-
-
-def _strong(etag: str | None) -> str | None:
-    # If-Range needs a strong validator; a weak one (W/"...") must not be sent.
-    if etag and not etag.strip().upper().startswith("W/"):
-        return etag.strip()
-    return None
-
-
 # -- one burst ------------------------------------------------------------------------------
 
 
-class _Retry(Exception):
-    """This try failed in a way another try can fix."""
-
-
-class _Refused(Exception):
-    """This burst cannot be fetched (not retryable, but the run goes on)."""
-
-
-class _ClaimLost(Exception):
-    """Another process took the burst over (our ledger lease ran out)."""
-
-
 @dataclass
-class _State:
-    hasher: StreamHasher | None = None
+class _State(PartState):
+    """What one burst's tries share: the part-file state and what is known of its bytes."""
+
     meta: _Meta | None = None
-    total: int | None = None
-    ranges: bool = True
-    started: bool = False
-    received: int = 0
 
 
-def _placement(response: httpx.Response, offset: int) -> tuple[int, int | None]:
-    """(offset the body starts at, total size) of a 200 or 206 answer."""
-    if response.status_code == 206:
-        match = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", "").strip())
-        if not match:
-            raise _Retry("206 without a usable Content-Range")
-        if int(match[1]) != offset:
-            raise _Retry(f"asked for bytes from {offset}, the server sent them from {match[1]}")
-        return offset, None if match[3] == "*" else int(match[3])
-    if response.status_code == 200:
-        length = response.headers.get("Content-Length", "")
-        return 0, int(length) if length.isdigit() else None
-    raise _Refused(f"unexpected {response.status_code} answer to the burst request")
+def _unexpected(response: httpx.Response) -> Refused:
+    return Refused(f"unexpected {response.status_code} answer to the burst request")
 
 
-class BurstTransfer:
+class BurstTransfer(PartTransfer[_State]):
     """Fetches one burst `Job` (see `burst_job`), verifies its zip and names it.
 
     Args:
@@ -342,75 +277,28 @@ class BurstTransfer:
     `AuthError` (the account or its token is refused) and cancellation.
     """
 
+    taken_over = "another process took this burst over"
+
     def __init__(
         self, session: Session, *, names: FileNames | None = None, sink: EventSink | None = None
     ) -> None:
-        self.session = session
+        super().__init__(session, sink)
         self.names = names or FileNames()
-        self.sink = sink or session.sink
-        self.chunk_size = session.limits.chunk_size
 
     async def __call__(self, job: Job, report: ProgressReport) -> ItemResult:
         """Download, verify and name one burst; see the class docstring."""
-        state = _State()
-        policy = self.session.retry
-        tries = failures = 0
-        while True:
-            tries += 1
-            before = (await anyio.to_thread.run_sync(_inspect, job.part))[0]
-            try:
-                await self._fetch(job, state, report)
-                return await self._finish(job, state, tries)
-            except _ClaimLost:
-                return ItemResult(
-                    job.id,
-                    job.name,
-                    "skipped",
-                    attempts=tries,
-                    reason="another process took this burst over",
-                    bytes=state.received,
-                )
-            except _Refused as exc:
-                return self._failed(job, state, str(exc), tries)
-            except AuthError as exc:
-                if exc.url and not self.session.endpoints.is_trusted(exc.url):
-                    return self._failed(job, state, _untrusted_reason(exc.url), tries)
-                raise
-            except VerificationError as exc:
-                # A complete zip that fails its checks is garbage, not a resume point.
-                await anyio.to_thread.run_sync(_discard_part, job.part)
-                state.hasher, state.meta = None, None
-                error: BaseException = exc
-                failures += 1
-            except (ServiceError, httpx.HTTPError, _Retry, OSError) as exc:
-                if not self._retryable(exc):
-                    return self._failed(job, state, _reason(exc), tries)
-                error = exc
-                after = (await anyio.to_thread.run_sync(_inspect, job.part))[0]
-                if after > before:
-                    failures = 0  # it moved forward: the next try resumes from there
-                elif not (isinstance(exc, RetryableStatusError) and exc.status == 429):
-                    failures += 1
-            if failures >= policy.attempts or tries >= policy.attempts * _MAX_TRIES_FACTOR:
-                return self._failed(job, state, _reason(error), tries)
-            delay = policy.delay(max(failures, 1), error)
-            self.sink(
-                RetryScheduled(item=job.id, attempt=tries, delay=delay, reason=_reason(error))
-            )
-            await anyio.sleep(delay)
+        return await self._tries(job, _State(), report)
 
-    def _retryable(self, exc: BaseException) -> bool:
-        if isinstance(exc, _Retry):
-            return True
-        if isinstance(exc, OSError) and not isinstance(exc, httpx.HTTPError):
-            return False  # the disk, not the network
-        return self.session.retry.is_retryable(exc)
+    def _auth_failure(
+        self, job: Job, state: _State, exc: AuthError, tries: int
+    ) -> ItemResult | None:
+        if exc.url and not self.session.endpoints.is_trusted(exc.url):
+            return self._failed(job, state, _untrusted_reason(exc.url), tries)
+        raise exc
 
-    @staticmethod
-    def _failed(job: Job, state: _State, reason: str, tries: int) -> ItemResult:
-        return ItemResult(
-            job.id, job.name, "failed", reason=reason, attempts=tries, bytes=state.received
-        )
+    async def _discard(self, job: Job, state: _State) -> None:
+        await anyio.to_thread.run_sync(_discard_part, job.part)
+        state.hasher, state.meta = None, None
 
     @asynccontextmanager
     async def _post(self, url: str, headers: dict[str, str]) -> AsyncIterator[httpx.Response]:
@@ -429,18 +317,9 @@ class BurstTransfer:
                     return
                 location = response.headers.get("Location")
                 if not location:
-                    raise _Refused(f"redirect {response.status_code} without a Location")
+                    raise Refused(f"redirect {response.status_code} without a Location")
                 current = str(response.url.join(location))
-        raise _Refused(f"more than {MAX_REDIRECTS} redirects for the burst request")
-
-    async def _hasher_at(self, job: Job, state: _State, offset: int) -> StreamHasher:
-        if state.hasher is not None and state.hasher.bytes_hashed == offset:
-            return state.hasher
-        hasher = StreamHasher(["MD5"])
-        if offset and await hasher.prime_async(job.part, limit=offset) != offset:
-            raise _Retry("the partial file changed while being read")
-        state.hasher = hasher
-        return hasher
+        raise Refused(f"more than {MAX_REDIRECTS} redirects for the burst request")
 
     async def _fetch(self, job: Job, state: _State, report: ProgressReport) -> None:
         """One request (with its redirects): bring the part to its full length or raise."""
@@ -452,11 +331,7 @@ class BurstTransfer:
         if offset and offset == state.total:
             return  # whole on disk; _finish checks it
         hasher = await self._hasher_at(job, state, offset)
-        headers: dict[str, str] = {}
-        if offset:
-            headers["Range"] = f"bytes={offset}-"
-            if validator := _strong(state.meta.etag):
-                headers["If-Range"] = validator
+        headers = resume_headers(offset, state.meta.etag)
         try:
             async with self._post(job.url, headers) as response:
                 await self._receive(job, state, response, offset, hasher, report)
@@ -478,11 +353,7 @@ class BurstTransfer:
         hasher: StreamHasher,
         report: ProgressReport,
     ) -> None:
-        start, total = _placement(response, offset)
-        if start == 0 and offset:
-            # 200 to a ranged request: the server sent everything again.
-            hasher = StreamHasher(["MD5"])
-            state.hasher = hasher
+        start, total = placement(response, offset, _unexpected)
         state.total = total
         meta = state.meta or _Meta()
         sent_name = parse_content_disposition(response.headers.get("Content-Disposition"))
@@ -492,47 +363,12 @@ class BurstTransfer:
             meta.filename = sent_name
         state.meta = meta
         await anyio.to_thread.run_sync(_save_meta, job.part, meta)
-        if not state.started:
-            state.started = True
-            self.sink(ItemStarted(item=job.id, name=job.name, total_bytes=total, resume_from=start))
+        announce(state, self.sink, job, total, start)
         chunks = response.aiter_bytes(self.chunk_size)
-        first = b""
-        if start == 0:
-            # Look before writing: an error page must not replace a good partial file.
-            first = await anext(chunks, b"")
-            if looks_like_error_page(first[:512], response.headers.get("Content-Type")):
-                text = first[:200].decode("utf-8", "replace")
-                snippet = " ".join(re.sub(r"<[^>]*>", " ", text).split())[:120]
-                raise _Retry(f"the server sent an error page instead of the zip: {snippet!r}")
-        handle = await anyio.to_thread.run_sync(_open_part, job.part, bool(start))
-        written = unsent = unreported = 0
-        last_event = last_report = time.monotonic()
-        try:
-            if first:
-                await anyio.to_thread.run_sync(_write, handle, hasher, first)
-                written = unsent = unreported = len(first)
-            async for chunk in chunks:
-                await anyio.to_thread.run_sync(_write, handle, hasher, chunk)
-                written += len(chunk)
-                unsent += len(chunk)
-                unreported += len(chunk)
-                now = time.monotonic()
-                if unsent >= _EVENT_BYTES or now - last_event >= _EVENT_SECONDS:
-                    self.sink(BytesReceived(item=job.id, count=unsent))
-                    unsent, last_event = 0, now
-                if unreported >= _REPORT_BYTES or now - last_report >= _REPORT_SECONDS:
-                    unreported, last_report = 0, now
-                    if not await report(start + written):
-                        raise _ClaimLost
-        finally:
-            state.received += written
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(handle.close)
-            if unsent:
-                self.sink(BytesReceived(item=job.id, count=unsent))
-        if total is not None and start + written < total:
-            raise _Retry(f"the body ended after {start + written} of {total} bytes")
-        await report(start + written)
+        first = await first_chunk(response, chunks) if start == 0 else b""
+        await self._stream_into_part(
+            job, state, hasher, chunks, start=start, total=total, report=report, first=first
+        )
 
     async def _finish(self, job: Job, state: _State, tries: int) -> ItemResult:
         size = (await anyio.to_thread.run_sync(_inspect, job.part))[0]
@@ -575,7 +411,7 @@ class BurstTransfer:
                 await anyio.to_thread.run_sync(_discard_part, job.part)
                 return target  # this burst, saved before (e.g. by an earlier run)
             self.names.release(name, job.id)
-        raise _Refused(f"no free file name for burst {job.id} (tried {_MAX_NAME_CANDIDATES})")
+        raise Refused(f"no free file name for burst {job.id} (tried {_MAX_NAME_CANDIDATES})")
 
 
 def _untrusted_reason(url: str) -> str:
@@ -586,36 +422,7 @@ def _untrusted_reason(url: str) -> str:
     )
 
 
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, httpx.TimeoutException):
-        return f"no data for too long ({type(exc).__name__})"
-    if isinstance(exc, OSError) and not isinstance(exc, httpx.HTTPError):
-        return f"cannot write the file: {exc.strerror or exc}"
-    if isinstance(exc, _Retry | _Refused):
-        return str(exc)
-    return describe(exc)
-
-
 # -- bulk -----------------------------------------------------------------------------------
-
-
-def merge_results(
-    ran: list[int], summary: RunSummary, rejected: list[tuple[int, ItemResult]]
-) -> RunSummary:
-    """One summary, in input order, of the pool's results and the items refused up front.
-
-    Args:
-        ran: the input position of each job given to the pool, in the pool's order.
-        summary: what the pool returned.
-        rejected: (input position, failed result) of items that never became jobs.
-    """
-    placed = list(zip(ran, summary.results, strict=True)) + rejected
-    placed.sort(key=lambda pair: pair[0])
-    return RunSummary(tuple(result for _, result in placed), summary.seconds)
-
-
-async def _open_ledger(path: Path) -> Ledger:
-    return await anyio.to_thread.run_sync(Ledger, path)
 
 
 async def download_bursts(
@@ -661,23 +468,11 @@ async def download_bursts(
     out = Path(output_dir).absolute()
     await anyio.to_thread.run_sync(lambda: out.mkdir(parents=True, exist_ok=True))
     async with contextlib.AsyncExitStack() as stack:
-        if session is None:
-            endpoints = endpoints or Endpoints.from_env()
-            credentials = credentials or Credentials.from_env()
-            session = await stack.enter_async_context(
-                Session(endpoints, credentials, limits=limits, retry=retry, sink=sink)
-            )
+        session = open_session(stack, session, endpoints, credentials, limits, retry, sink)
         planned, rejected = plan_bursts(items, out, catalogue_url=session.endpoints.catalogue_url)
-        for _, result in rejected:
-            sink(ItemFailed(item=result.id, reason=result.reason or "failed", attempts=0))
-        ledger = await _open_ledger(Path(ledger_path) if ledger_path else out / LEDGER_NAME)
-        stack.push_async_callback(anyio.to_thread.run_sync, ledger.close)
+        announce_rejected(sink, (result for _, result in rejected))
+        ledger = await open_ledger(stack, ledger_path, out)
         transfer = BurstTransfer(session, sink=sink)
-        summary = await run_pool(
-            [job for _, job in planned],
-            transfer,
-            ledger=ledger,
-            workers=session.limits.workers,
-            sink=sink,
+        return await run_in_order(
+            planned, rejected, transfer, ledger=ledger, workers=session.limits.workers, sink=sink
         )
-    return merge_results([index for index, _ in planned], summary, rejected)

@@ -56,7 +56,8 @@ class Selection:
     names: tuple[str, ...] = ()
 
 
-def _missing(value: Any) -> bool:
+def is_missing(value: Any) -> bool:
+    """True for an absent value: None, NaN (a pandas cell) or a blank string."""
     # pandas turns absent cells into NaN (or None), and NaN is truthy: test for both.
     if value is None:
         return True
@@ -70,7 +71,8 @@ def is_product_id(text: str) -> bool:
     return bool(_UUID.match(text.strip()))
 
 
-def _records(items: Any) -> list[Any]:
+def to_records(items: Any) -> list[Any]:
+    """The items one by one: a DataFrame's rows as dicts; a lone dict or string as a list."""
     if hasattr(items, "to_dict") and hasattr(items, "columns"):  # a pandas DataFrame
         return list(items.to_dict("records"))
     if isinstance(items, (str, Mapping)):
@@ -91,16 +93,16 @@ def select(items: Any) -> Selection:
     entities: list[dict[str, Any]] = []
     ids: list[str] = []
     names: list[str] = []
-    for record in _records(items):
+    for record in to_records(items):
         if isinstance(record, str):
             text = record.strip()
             if not text:
                 continue
             (ids if is_product_id(text) else names).append(text)
         elif isinstance(record, Mapping):
-            if not _missing(record.get("Id")):
+            if not is_missing(record.get("Id")):
                 entities.append(dict(record))
-            elif not _missing(record.get("Name")):
+            elif not is_missing(record.get("Name")):
                 names.append(str(record["Name"]).strip())
             else:
                 raise ValueError(f"item has neither Id nor Name: {dict(record)!r}")
@@ -111,7 +113,7 @@ def select(items: Any) -> Selection:
 
 
 def _size(value: Any) -> int | None:
-    if _missing(value) or isinstance(value, bool):
+    if is_missing(value) or isinstance(value, bool):
         return None
     try:
         size = int(value)
@@ -158,13 +160,13 @@ def plan_jobs(
     seen: set[str] = set()
     taken: set[str] = set()
     for entity in entities:
-        if _missing(entity.get("Id")):
+        if is_missing(entity.get("Id")):
             raise ValueError(f"entity has no Id: {entity.get('Name')!r}")
         item_id = str(entity["Id"]).strip()
         if item_id in seen:
             continue
         seen.add(item_id)
-        name = item_id if _missing(entity.get("Name")) else str(entity["Name"]).strip()
+        name = item_id if is_missing(entity.get("Name")) else str(entity["Name"]).strip()
         file_name = target_name(name, item_id)
         if file_name.lower() in taken:
             # Two Ids with one Name would overwrite each other; keep both apart.

@@ -93,6 +93,19 @@ class RunSummary:
         return self.failed == 0
 
 
+def already_there(job: Job, size: int, checksum: str | None = None) -> ItemResult:
+    """The skipped result of a job whose verified file (or folder) is already in place."""
+    return ItemResult(
+        job.id,
+        job.name,
+        "skipped",
+        path=job.target,
+        reason="already on disk and verified",
+        size=size,
+        checksum=checksum,
+    )
+
+
 ProgressReport = Callable[[int], Awaitable[bool]]
 """Told the bytes on disk of an item now and then; returns False when its claim was lost."""
 

@@ -25,11 +25,9 @@ import contextlib
 import json
 import math
 import os
-import shutil
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import quote
@@ -49,27 +47,21 @@ from ..errors import (
     ServiceError,
     VerificationError,
 )
-from ..events import (
-    BytesReceived,
-    EventSink,
-    ItemFailed,
-    ItemStarted,
-    RetryScheduled,
-    discard,
-)
-from ..ledger import Ledger
+from ..events import EventSink, ItemStarted, RetryScheduled, discard
 from ..quota import ConnectionBudget
 from ..retry import RetryableStatusError, RetryPolicy
 from ..session import Session
-from .bursts import LEDGER_NAME, merge_results
-from .plan import Job, is_product_id
-from .pool import ItemResult, ProgressReport, RunSummary, run_pool
+from .plan import Job, is_missing, is_product_id, to_records
+from .pool import ItemResult, ProgressReport, RunSummary, already_there
+from .progress import ClaimLost, ProgressBatches, count_failure, retry_later
+from .run import announce_rejected, open_ledger, open_session, run_in_order
 from .verify import (
     MANIFEST_NAMES,
     compare_checksums,
     expected_checksums,
     hash_file,
     parse_manifest,
+    replace_path,
     safe_filename,
     verify_safe_dir_async,
 )
@@ -100,9 +92,6 @@ _NETWORK_ERRORS = (
     aiohttp.ClientError,
     TimeoutError,
 )
-_EVENT_BYTES, _EVENT_SECONDS = 1 << 20, 0.5
-_REPORT_BYTES, _REPORT_SECONDS = 8 << 20, 5.0
-_MAX_TRIES_FACTOR = 4
 
 
 # -- paths and items ------------------------------------------------------------------------
@@ -132,14 +121,6 @@ def s3_endpoint(endpoints: Endpoints, keys: S3Keys) -> str:
     return (keys.endpoint_url or DEFAULT_S3_ENDPOINT).rstrip("/")
 
 
-def _missing(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and not value.strip()
-
-
 def s3_job(entity: Mapping[str, Any], output_dir: str | Path) -> Job:
     """The job of one product entity (``Id``, ``Name``, ``S3Path``, optional ``Checksum``).
 
@@ -150,7 +131,7 @@ def s3_job(entity: Mapping[str, Any], output_dir: str | Path) -> Job:
     """
     bucket, key = split_s3_path(str(entity.get("S3Path") or ""))
     item_id = str(entity.get("Id") or key).strip()
-    name = key.rsplit("/", 1)[-1] if _missing(entity.get("Name")) else str(entity["Name"]).strip()
+    name = key.rsplit("/", 1)[-1] if is_missing(entity.get("Name")) else str(entity["Name"]).strip()
     folder = safe_filename(name, item_id)
     out = Path(output_dir)
     return Job(
@@ -225,10 +206,6 @@ class _ProductFailed(Exception):
     """The product cannot be completed in this run (the message says which file and why)."""
 
 
-class _ClaimLost(Exception):
-    """Another process took the product over."""
-
-
 class _DiskError(Exception):
     """Writing to the local disk failed (another try would fail the same way)."""
 
@@ -285,15 +262,11 @@ class _Product:
     prefix: str
     folder: Path
     record: _Record
-    report: ProgressReport
+    batches: ProgressBatches
     single: bool = False
     received: int = 0
     on_disk: int = 0
     requests: int = 0
-    unsent: int = 0
-    unreported: int = 0
-    last_event: float = field(default_factory=time.monotonic)
-    last_report: float = field(default_factory=time.monotonic)
 
 
 def _relative(key: str, prefix: str) -> str | None:
@@ -339,20 +312,6 @@ def _install(part: Path, final: Path) -> None:
 
 def _remove(path: Path) -> None:
     path.unlink(missing_ok=True)
-
-
-def _replace_tree(source: Path, target: Path) -> None:
-    """Move the verified folder into place, removing an older copy afterwards."""
-    if not target.exists() and not target.is_symlink():
-        os.replace(source, target)
-        return
-    old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-    os.replace(target, old)
-    os.replace(source, target)
-    if old.is_dir() and not old.is_symlink():
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        old.unlink(missing_ok=True)
 
 
 def _installed(folder: Path) -> int | None:
@@ -417,23 +376,17 @@ class S3Transfer:
         if await anyio.to_thread.run_sync(job.target.is_dir):
             size = await anyio.to_thread.run_sync(_installed, job.target)
             if size is not None:
-                return ItemResult(
-                    job.id,
-                    job.name,
-                    "skipped",
-                    path=job.target,
-                    reason="already on disk and verified",
-                    size=size,
-                )
+                return already_there(job, size)
         record = _Record(job.part.with_name(job.target.name + RECORD_SUFFIX))
-        product = _Product(job, bucket, prefix, job.part, record, report)
+        batches = ProgressBatches(job.id, self.sink, report)
+        product = _Product(job, bucket, prefix, job.part, record, batches)
         try:
             size = await self._product(product)
         except _ProductFailed as exc:
             return self._result(product, "failed", reason=str(exc))
         except _DiskError as exc:
             return self._result(product, "failed", reason=str(exc))
-        except _ClaimLost:
+        except ClaimLost:
             return self._result(product, "skipped", reason="another process took this product over")
         return self._result(product, "downloaded", path=job.target, size=size)
 
@@ -491,10 +444,10 @@ class S3Transfer:
         await _disk(_remove, product.record.path)
         if product.single:
             final = _file(product.folder, objects[0].path)
-            await _disk(_replace_tree, final, product.job.target)
+            await _disk(replace_path, final, product.job.target)
             await _disk(product.folder.rmdir)
         else:
-            await _disk(_replace_tree, product.folder, product.job.target)
+            await _disk(replace_path, product.folder, product.job.target)
         return total
 
     async def _list(self, product: _Product) -> list[S3Object]:
@@ -719,16 +672,8 @@ class S3Transfer:
     async def _progress(self, product: _Product, count: int) -> None:
         product.received += count
         product.on_disk += count
-        product.unsent += count
-        product.unreported += count
-        now = time.monotonic()
-        if product.unsent >= _EVENT_BYTES or now - product.last_event >= _EVENT_SECONDS:
-            self.sink(BytesReceived(item=product.job.id, count=product.unsent))
-            product.unsent, product.last_event = 0, now
-        if product.unreported >= _REPORT_BYTES or now - product.last_report >= _REPORT_SECONDS:
-            product.unreported, product.last_report = 0, now
-            if not await product.report(product.on_disk):
-                raise _ClaimLost
+        product.batches.count(count)
+        await product.batches.tell(product.on_disk)
 
     async def _call(
         self,
@@ -772,9 +717,9 @@ class S3Transfer:
             tries += 1
             try:
                 await once()
-                self._flush(product)
+                product.batches.flush()
                 return
-            except (_ProductFailed, _ClaimLost, _DiskError):
+            except (_ProductFailed, ClaimLost, _DiskError):
                 raise
             except Exception as exc:
                 failure = _classify(exc)
@@ -793,31 +738,20 @@ class S3Transfer:
                     ) from None
                 if not failure.retryable:
                     raise _ProductFailed(f"{product.job.name}/{what}: {failure.message}") from None
-                if moved is not None and await anyio.to_thread.run_sync(moved):
-                    failures = 0
-                elif not failure.throttle:
-                    failures += 1
-                if failures >= policy.attempts or tries >= policy.attempts * _MAX_TRIES_FACTOR:
+                progressed = moved is not None and await anyio.to_thread.run_sync(moved)
+                failures = count_failure(failures, moved=progressed, throttled=failure.throttle)
+                if not await retry_later(
+                    self.sink,
+                    product.job.id,
+                    policy,
+                    tries=tries,
+                    failures=failures,
+                    error=RetryableStatusError(failure.status or 0, failure.retry_after),
+                    reason=f"{what}: {failure.message}",
+                ):
                     raise _ProductFailed(
                         f"{product.job.name}/{what}: {failure.message} (after {tries} tries)"
                     ) from None
-                signal = RetryableStatusError(failure.status or 0, failure.retry_after)
-                delay = policy.delay(max(failures, 1), signal)
-                self.sink(
-                    RetryScheduled(
-                        item=product.job.id,
-                        attempt=tries,
-                        delay=delay,
-                        reason=f"{what}: {failure.message}",
-                    )
-                )
-                await anyio.sleep(delay)
-
-    def _flush(self, product: _Product) -> None:
-        """Send the bytes received but not yet reported in a BytesReceived event."""
-        if product.unsent:
-            self.sink(BytesReceived(item=product.job.id, count=product.unsent))
-            product.unsent, product.last_event = 0, time.monotonic()
 
     async def _verify(self, product: _Product, by_path: dict[str, S3Object]) -> None:
         """Check every manifest-listed file; fetch bad ones again, a bounded number of times."""
@@ -878,14 +812,6 @@ def _etag(value: Any) -> str | None:
 # -- bulk -----------------------------------------------------------------------------------
 
 
-def _records(items: Any) -> list[Any]:
-    if hasattr(items, "to_dict") and hasattr(items, "columns"):  # a pandas DataFrame
-        return list(items.to_dict("records"))
-    if isinstance(items, str | Mapping):
-        return [items]
-    return list(items)
-
-
 async def _resolve(session: Session, text: str) -> dict[str, Any]:
     """The catalogue entity of a product Id or Name."""
     base = session.endpoints.products_url
@@ -911,7 +837,7 @@ async def plan_s3(
     jobs: list[tuple[int, Job]] = []
     rejected: list[tuple[int, ItemResult]] = []
     seen: set[str] = set()
-    for index, record in enumerate(_records(items)):
+    for index, record in enumerate(to_records(items)):
         if isinstance(record, str):
             try:
                 record = await _resolve(session, record.strip())
@@ -920,9 +846,9 @@ async def plan_s3(
                 continue
         if not isinstance(record, Mapping):
             raise TypeError(f"cannot download {type(record).__name__!r} items over S3")
-        name = "" if _missing(record.get("Name")) else str(record["Name"])
+        name = "" if is_missing(record.get("Name")) else str(record["Name"])
         label = name or str(record.get("Id") or "")
-        if _missing(record.get("S3Path")):
+        if is_missing(record.get("S3Path")):
             rejected.append(
                 (
                     index,
@@ -1025,17 +951,10 @@ async def download_products_s3(
     out = Path(output_dir).absolute()
     await anyio.to_thread.run_sync(lambda: out.mkdir(parents=True, exist_ok=True))
     async with contextlib.AsyncExitStack() as stack:
-        if session is None:
-            session = await stack.enter_async_context(
-                Session(endpoints or Endpoints.from_env(), limits=limits, retry=retry, sink=sink)
-            )
+        session = open_session(stack, session, endpoints, None, limits, retry, sink, account=False)
         planned, rejected = await plan_s3(items, out, session)
-        for _, result in rejected:
-            sink(ItemFailed(item=result.id, reason=result.reason or "failed", attempts=0))
-        ledger = await anyio.to_thread.run_sync(
-            Ledger, Path(ledger_path) if ledger_path else out / LEDGER_NAME
-        )
-        stack.push_async_callback(anyio.to_thread.run_sync, ledger.close)
+        announce_rejected(sink, (result for _, result in rejected))
+        ledger = await open_ledger(stack, ledger_path, out)
         endpoint = s3_endpoint(session.endpoints, keys)
         client = await stack.enter_async_context(s3_client(endpoint, keys, session.limits))
         transfer = S3Transfer(
@@ -1047,11 +966,6 @@ async def download_products_s3(
             multipart_threshold=multipart_threshold,
             sink=sink,
         )
-        summary = await run_pool(
-            [job for _, job in planned],
-            transfer,
-            ledger=ledger,
-            workers=session.limits.workers,
-            sink=sink,
+        return await run_in_order(
+            planned, rejected, transfer, ledger=ledger, workers=session.limits.workers, sink=sink
         )
-    return merge_results([index for index, _ in planned], summary, rejected)

@@ -663,7 +663,7 @@ def verify_safe_dir(path: str | Path, *, chunk_size: int = CHUNK_SIZE) -> list[B
     return bad
 
 
-def _replace_path(source: Path, target: Path) -> None:
+def replace_path(source: Path, target: Path) -> None:
     """Move ``source`` to ``target``, replacing what is there (old copy removed after)."""
     if not target.exists() and not target.is_symlink():
         os.replace(source, target)
@@ -729,10 +729,10 @@ def safe_extract(
             if len(top) == 1 and all("/" in name for name in members):
                 # One top folder; the manifest, if any, sits directly inside it.
                 final = out_dir / top.pop()
-                _replace_path(staging / final.name, final)
+                replace_path(staging / final.name, final)
                 return final
             final = out_dir / stem
-            _replace_path(staging, final)
+            replace_path(staging, final)
             return final / root if root else final
         finally:
             if staging.exists():

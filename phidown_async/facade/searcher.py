@@ -45,24 +45,17 @@ from ..query.odata import (
     name_pattern_params,
     raw_url,
 )
-from ..query.parameters import SearchParams, validate_name, validate_name_pattern, validate_search
+from ..query.parameters import (
+    BURST_ONLY_PARAMETERS,
+    SearchParams,
+    validate_name,
+    validate_name_pattern,
+    validate_search,
+)
 from ..session import Session
 from .downloads import DownloadMethods
 
 PRODUCTS_URL = f"{DEFAULT_CATALOGUE_URL}/Products"
-_BURST_FIELDS = (
-    "burst_id",
-    "absolute_burst_id",
-    "swath_identifier",
-    "parent_product_name",
-    "parent_product_type",
-    "parent_product_id",
-    "datatake_id",
-    "relative_orbit_number",
-    "operational_mode",
-    "polarisation_channels",
-    "platform_serial_identifier",
-)
 _PRODUCT_COLUMNS = ["Id", "coverage", "Name", "S3Path", "GeoFootprint", "OriginDate", "Attributes"]
 _BURST_COLUMNS = [
     "Id",
@@ -146,7 +139,7 @@ class CopernicusDataSearcher(DownloadMethods):
         self.end_date = None
         self.filter_text = None
         self.burst_mode = False
-        for name in _BURST_FIELDS:
+        for name in BURST_ONLY_PARAMETERS:
             setattr(self, name, None)
         self.top = 1000
         self.count = False
@@ -231,7 +224,7 @@ class CopernicusDataSearcher(DownloadMethods):
             setattr(self, name, getattr(params, name))
         self.attributes = dict(params.attributes) if params.attributes is not None else None
         if params.burst_mode:
-            for name in _BURST_FIELDS:
+            for name in BURST_ONLY_PARAMETERS:
                 setattr(self, name, getattr(params, name))
 
     def _require_params(self) -> SearchParams:

@@ -264,7 +264,7 @@ async def test_products_download_identical_and_recorded(sandbox_factory, tmp_pat
 
 
 async def test_a_quota_below_the_budget_is_absorbed(sandbox_factory, tmp_path):
-    sandbox = sandbox_factory(products=30, product_size=32 * 1024, max_connections=2, bandwidth=2.0)
+    sandbox = sandbox_factory(products=30, product_size=32 * 1024, max_connections=2, bandwidth=0.2)
     entities = products(sandbox, 20)
     limits = Limits(connections=4, workers=4, chunk_size=16 * 1024, timeout=10)
     summary = await download_products(
