@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import typer
 
+from . import demo as _demo
+from . import download as _download
+from . import ledger as _ledger
 from . import sandbox as _sandbox
+from . import search as _search
 
 app = typer.Typer(
     name="phidown-async",
@@ -21,7 +25,13 @@ def _root() -> None:
 
 
 # Each command lives in its own module; register it here with one line.
-app.command("sandbox")(_sandbox.sandbox)
+app.command("search")(_search.search)
+app.command("download")(_download.download)
+app.command("ledger")(_ledger.ledger)
+app.command(
+    "sandbox", epilog="Example: phidown-async sandbox --quota 4 --bandwidth 20 --fault reset=0.02"
+)(_sandbox.sandbox)
+app.command("demo")(_demo.demo)
 
 
 def main() -> None:

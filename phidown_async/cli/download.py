@@ -1,0 +1,399 @@
+"""``phidown-async download``: fetch products or bursts with live progress; resumable, verified.
+
+Items come from a search result file, from product names or Ids, or from search options.
+The run goes through the engine (`download_products`, `download_bursts`,
+`download_products_s3`) with a progress renderer as its event sink. Ctrl-C cancels the run:
+the engine keeps every ``.part`` file and puts its ledger claims back, so running the same
+command again resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+import pandas as pd
+import typer
+from rich.console import Console
+
+from ..config import Credentials, Endpoints, Limits, S3Keys
+from ..download import LEDGER_NAME, download_products
+from ..download.bursts import download_bursts
+from ..download.pool import RunSummary
+from ..errors import AuthError, ConfigError, CredentialsError, PhidownError
+from ..events import EventSink
+from ..ledger import Ledger
+from ..retry import RetryPolicy
+from .console import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_USAGE,
+    command_line,
+    fail,
+    stdout,
+)
+from .options import SearchOptions, with_search_options
+from .progress import LiveDisplay, LogLines, RunProgress
+from .report import print_report
+from .results import FORMATS, ResultFileError, is_burst_frame, read_results
+from .search import run_search
+
+__all__ = ["DownloadPlan", "Transport", "download", "execute", "gather_items", "interruptible"]
+
+PANEL = "Download options"
+
+
+class Transport(StrEnum):
+    """How products are fetched."""
+
+    https = "https"
+    s3 = "s3"
+
+
+@dataclass(frozen=True)
+class DownloadPlan:
+    """Everything one download run needs (built from the command line or the ledger).
+
+    Attributes:
+        items: a result DataFrame, or a list of entity dicts and Id/name strings.
+        count: how many items (for the progress display).
+        bursts: fetch Sentinel-1 bursts on demand instead of products.
+        transport: ``https`` (zips) or ``s3`` (SAFE folders); products only.
+        out_dir: where files go.
+        ledger: the ledger file (default ``<out_dir>/.phidown_ledger.sqlite``).
+        sizes, names: expected sizes and display names by Id, when known.
+    """
+
+    items: Any
+    count: int
+    bursts: bool = False
+    transport: str = "https"
+    out_dir: Path = Path()
+    ledger: Path | None = None
+    limits: Limits = Limits()  # noqa: RUF009 - frozen value
+    retry: RetryPolicy = RetryPolicy()  # noqa: RUF009 - frozen value
+    verify: bool = True
+    extract: bool = False
+    s3_config: Path = Path(".s5cfg")
+    sizes: dict[str, int] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.ledger if self.ledger is not None else self.out_dir / LEDGER_NAME
+
+
+@dataclass(frozen=True)
+class _Access:
+    credentials: Credentials | None = None
+    keys: S3Keys | None = None
+
+
+def _access(plan: DownloadPlan) -> _Access:
+    """The credentials the plan needs, or exit 2 saying where to put them."""
+    try:
+        if plan.transport == Transport.s3.value and not plan.bursts:
+            keys = S3Keys.find(plan.s3_config)
+            if keys is None:
+                raise CredentialsError(
+                    f"No S3 keys found: put them in {plan.s3_config} ([default] "
+                    "aws_access_key_id, aws_secret_access_key) or set AWS_ACCESS_KEY_ID and "
+                    "AWS_SECRET_ACCESS_KEY, or use --transport https."
+                )
+            return _Access(keys=keys)
+        return _Access(credentials=Credentials.from_env())
+    except CredentialsError as exc:
+        fail(str(exc), EXIT_USAGE)
+
+
+async def _download(
+    plan: DownloadPlan, endpoints: Endpoints, access: _Access, sink: EventSink
+) -> RunSummary:
+    common: dict[str, Any] = {
+        "endpoints": endpoints,
+        "limits": plan.limits,
+        "retry": plan.retry,
+        "ledger_path": plan.ledger_path,
+        "sink": sink,
+    }
+    if plan.bursts:
+        return await download_bursts(
+            plan.items, plan.out_dir, credentials=access.credentials, **common
+        )
+    if plan.transport == Transport.s3.value:
+        from ..download.s3 import download_products_s3  # aiobotocore only when S3 is used
+
+        return await download_products_s3(plan.items, plan.out_dir, keys=access.keys, **common)
+    return await download_products(
+        plan.items,
+        plan.out_dir,
+        credentials=access.credentials,
+        verify=plan.verify,
+        extract=plan.extract,
+        **common,
+    )
+
+
+async def interruptible(
+    func: Callable[..., Awaitable[RunSummary]], *args: Any
+) -> RunSummary | None:
+    """Run ``func(*args)``; None when SIGINT/SIGTERM stopped it (after it cleaned up)."""
+    result: RunSummary | None = None
+    error: BaseException | None = None
+    watch_signals = threading.current_thread() is threading.main_thread()
+    async with anyio.create_task_group() as group:
+
+        async def watch() -> None:
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for _ in signals:
+                    group.cancel_scope.cancel()
+                    return
+
+        if watch_signals:
+            group.start_soon(watch)
+        try:
+            result = await func(*args)
+        except Exception as exc:  # raised after the task group, not wrapped in a group
+            error = exc
+        group.cancel_scope.cancel()
+    if error is not None:
+        raise error
+    return result
+
+
+def _interrupted(console: Console, plan: DownloadPlan) -> int:
+    done = ""
+    if plan.ledger_path.is_file():
+        with contextlib.suppress(ConfigError), Ledger(plan.ledger_path) as ledger:
+            counts = ledger.summary()
+            done = f" {counts.done} of {counts.total} items are done;"
+    again = command_line()
+    console.print(
+        f"Interrupted.{done} partial files are kept in {plan.out_dir} and resume where they "
+        "stopped. To resume, run the same command again" + (f":\n  {again}" if again else "."),
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+    return EXIT_INTERRUPTED
+
+
+def execute(plan: DownloadPlan, console: Console | None = None) -> int:
+    """Run ``plan`` with live progress (or log lines), then print the summary.
+
+    Returns:
+        The exit code: 0 all verified, 1 some failed, 130 interrupted.
+
+    Raises:
+        typer.Exit: 2 when credentials are missing, 1 when the run could not go on
+            (e.g. the account was refused).
+    """
+    console = console or stdout()
+    access = _access(plan)
+    endpoints = Endpoints.from_env()
+    progress = RunProgress(plan.count, sizes=plan.sizes, names=plan.names)
+    what = "bursts" if plan.bursts else f"products over {plan.transport.upper()}"
+    console.print(f"Downloading {plan.count} {what} to {plan.out_dir}", markup=False)
+    if console.is_terminal:
+        display: contextlib.AbstractContextManager[Any] = LiveDisplay(progress, console).live()
+    else:
+        LogLines(progress, console.file)
+        display = contextlib.nullcontext()
+    try:
+        with display:
+            summary = anyio.run(interruptible, _download, plan, endpoints, access, progress)
+    except CredentialsError as exc:
+        fail(str(exc), EXIT_USAGE)
+    except AuthError as exc:
+        fail(f"CDSE refused the account: {exc}", EXIT_FAILED)
+    except ConfigError as exc:
+        fail(str(exc), EXIT_USAGE)
+    except PhidownError as exc:
+        fail(f"the download could not go on: {exc}", EXIT_FAILED)
+    except (TypeError, ValueError) as exc:
+        # The items themselves are unusable (e.g. rows with neither Id nor Name).
+        fail(f"cannot download these items: {exc}", EXIT_USAGE)
+    if summary is None:
+        return _interrupted(console, plan)
+    return print_report(console, summary, command_line())
+
+
+def _is_result_file(ref: str) -> bool:
+    return Path(ref).suffix.lower() in FORMATS
+
+
+def gather_items(refs: list[str], search: SearchOptions) -> tuple[list[Any], pd.DataFrame | None]:
+    """The items to fetch and, when they came from files or a search, their frame.
+
+    Raises:
+        typer.Exit: 2 when nothing (or too much) was given, or a file cannot be read.
+    """
+    if refs and search.given():
+        fail("give either items (files, names, Ids) or search options, not both")
+    if not refs and not search.given():
+        fail(
+            "nothing to download: give a search result file, product names or Ids, "
+            "or search options (see --help)"
+        )
+    if not refs:
+        found = run_search(search)
+        assert isinstance(found, pd.DataFrame)
+        return found.to_dict("records"), found
+    frames: list[pd.DataFrame] = []
+    names: list[str] = []
+    for ref in refs:
+        if not _is_result_file(ref):
+            names.append(ref)
+            continue
+        try:
+            frames.append(read_results(ref))
+        except FileNotFoundError:
+            fail(f"no such file: {ref}")
+        except (ResultFileError, OSError) as exc:
+            fail(str(exc))
+    frame = pd.concat(frames, ignore_index=True) if frames else None
+    rows = frame.to_dict("records") if frame is not None else []
+    return [*rows, *names], frame
+
+
+def _known(frame: pd.DataFrame | None) -> tuple[dict[str, int], dict[str, str]]:
+    sizes: dict[str, int] = {}
+    names: dict[str, str] = {}
+    if frame is None or "Id" not in frame.columns:
+        return sizes, names
+    for row in frame.to_dict("records"):
+        item = row.get("Id")
+        if not isinstance(item, str):
+            continue
+        name = row.get("Name")
+        if isinstance(name, str):
+            names[item] = name
+        size = row.get("ContentLength")
+        if isinstance(size, int | float) and size == size and size > 0:
+            sizes[item] = int(size)
+    return sizes, names
+
+
+@with_search_options
+def download(
+    items: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Search result files (.csv, .json, .geojson, .parquet), product names or Ids.",
+            show_default=False,
+        ),
+    ] = None,
+    out_dir: Annotated[
+        Path, typer.Option("--out-dir", "-o", help="Where files go.", rich_help_panel=PANEL)
+    ] = Path(),
+    bursts: Annotated[
+        bool | None,
+        typer.Option(
+            "--bursts/--products",
+            help="Fetch bursts or products (default: detected from the input).",
+            rich_help_panel=PANEL,
+            show_default=False,
+        ),
+    ] = None,
+    transport: Annotated[
+        Transport,
+        typer.Option(
+            help="https (zips) or s3 (SAFE folders; needs S3 keys).", rich_help_panel=PANEL
+        ),
+    ] = Transport.https,
+    workers: Annotated[
+        int, typer.Option(min=1, help="Items in flight at once.", rich_help_panel=PANEL)
+    ] = 4,
+    connections: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Connections to CDSE for the whole run (the account quota: 4).",
+            rich_help_panel=PANEL,
+        ),
+    ] = 4,
+    ledger: Annotated[
+        Path | None,
+        typer.Option(
+            help="Ledger file (default: OUT_DIR/.phidown_ledger.sqlite).", rich_help_panel=PANEL
+        ),
+    ] = None,
+    extract: Annotated[
+        bool, typer.Option("--extract", help="Unpack each verified zip.", rich_help_panel=PANEL)
+    ] = False,
+    verify: Annotated[
+        bool,
+        typer.Option(
+            "--verify/--no-verify",
+            help="Check zip integrity and manifest.safe (size and checksums are always checked).",
+            rich_help_panel=PANEL,
+        ),
+    ] = True,
+    retries: Annotated[
+        int, typer.Option(min=1, help="Tries per request.", rich_help_panel=PANEL)
+    ] = RetryPolicy().attempts,
+    retry_delay: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Seconds before the first retry (doubles each time).",
+            rich_help_panel=PANEL,
+        ),
+    ] = RetryPolicy().initial_delay,
+    s3_config: Annotated[
+        Path, typer.Option(help="S3 keys file in phidown's format.", rich_help_panel=PANEL)
+    ] = Path(".s5cfg"),
+    *,
+    search: SearchOptions,
+) -> None:
+    """Download products or Sentinel-1 bursts: concurrent, resumable, verified.
+
+    Give a file saved by `phidown-async search --out`, product names or Ids, or search options.
+    Ctrl-C stops cleanly; the same command resumes where it stopped.
+    Exit status: 0 all verified, 1 some failed (each listed with its reason), 2 bad usage.
+
+    Example:
+
+    phidown-async download slc.csv --out-dir data/
+    """
+    if transport is Transport.s3 and (bursts or search.burst_mode):
+        fail("bursts are cut on demand over HTTPS; --transport s3 is for products")
+    refs = list(items or [])
+    rows, frame = gather_items(refs, search)
+    console = stdout()
+    if not rows:
+        console.print("Nothing to download: no items matched.")
+        return
+    is_bursts = bursts
+    if is_bursts is None:
+        is_bursts = search.burst_mode or (frame is not None and is_burst_frame(frame))
+    if is_bursts and transport is Transport.s3:
+        fail("bursts are cut on demand over HTTPS; --transport s3 is for products")
+    if extract and (is_bursts or transport is Transport.s3):
+        fail("--extract unpacks product zips fetched over HTTPS")
+    sizes, names = _known(frame)
+    plan = DownloadPlan(
+        items=rows,
+        count=len(rows),
+        bursts=is_bursts,
+        transport=transport.value,
+        out_dir=out_dir,
+        ledger=ledger,
+        limits=Limits(connections=connections, workers=workers),
+        retry=RetryPolicy(attempts=retries, initial_delay=retry_delay),
+        verify=verify,
+        extract=extract,
+        s3_config=s3_config,
+        sizes={} if is_bursts or transport is Transport.s3 else sizes,
+        names=names,
+    )
+    code = execute(plan, console)
+    if code:
+        raise typer.Exit(code)

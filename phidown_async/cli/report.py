@@ -1,0 +1,78 @@
+"""The end of a download run: the summary table, every failure with its reason, the exit code."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from ..download.pool import ItemResult, RunSummary
+from .console import EXIT_FAILED, EXIT_OK, format_bytes, format_duration
+
+
+def unverified(summary: RunSummary) -> list[ItemResult]:
+    """Items that did not end verified on disk: failures, and skips without a file
+    (another process held them)."""
+    return [
+        result
+        for result in summary.results
+        if result.status == "failed" or (result.status == "skipped" and result.path is None)
+    ]
+
+
+def exit_code(summary: RunSummary) -> int:
+    """0 when every item is verified on disk, 1 otherwise (DESIGN.md)."""
+    return EXIT_FAILED if unverified(summary) else EXIT_OK
+
+
+def summary_table(summary: RunSummary, title: str = "Download summary") -> Table:
+    """Counts, bytes, time and rate of a run."""
+    table = Table(title=title, title_justify="left", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    already = sum(1 for r in summary.results if r.status == "skipped" and r.path is not None)
+    table.add_row("items", str(len(summary.results)))
+    table.add_row("downloaded and verified", str(summary.downloaded))
+    table.add_row("already there (verified)", str(already))
+    table.add_row("failed", str(len(unverified(summary))))
+    table.add_row("received", format_bytes(summary.bytes))
+    table.add_row("time", format_duration(summary.seconds))
+    rate = summary.bytes / summary.seconds if summary.seconds > 0 else 0.0
+    table.add_row("average rate", f"{format_bytes(rate)}/s")
+    return table
+
+
+def failures_table(failed: list[ItemResult]) -> Table:
+    """One row per item that is not verified: name, attempts, reason."""
+    table = Table(title="Not downloaded", title_justify="left", title_style="bold red")
+    table.add_column("item", overflow="fold")
+    table.add_column("tries", justify="right")
+    table.add_column("reason", overflow="fold")
+    for result in failed:
+        table.add_row(
+            result.name or result.id or "(no id)", str(result.attempts), result.reason or "failed"
+        )
+    return table
+
+
+def print_report(console: Console, summary: RunSummary, resume_hint: str | None) -> int:
+    """Print the summary (and failures); return the exit code.
+
+    Args:
+        console: where to print.
+        summary: the run's outcome.
+        resume_hint: the command that retries the failures, when known.
+    """
+    console.print(summary_table(summary))
+    failed = unverified(summary)
+    if failed:
+        console.print(failures_table(failed))
+        again = f": {resume_hint}" if resume_hint else ""
+        console.print(
+            f"{len(failed)} of {len(summary.results)} items were not downloaded. "
+            f"Run the same command again to retry them{again}",
+            markup=False,
+            soft_wrap=True,
+        )
+    else:
+        console.print(f"All {len(summary.results)} items verified.", markup=False)
+    return exit_code(summary)

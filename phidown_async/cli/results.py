@@ -1,0 +1,184 @@
+"""Search result files: write a result frame as CSV, JSON, GeoJSON or Parquet, and read it back.
+
+The format follows the file extension. Nested catalogue values (``Attributes``,
+``ContentDate``, ``Checksum``, ``GeoFootprint``) stay nested in JSON and GeoJSON and are
+stored as JSON text in CSV and Parquet cells; reading turns them back into lists and dicts,
+so a file written by ``search --out`` feeds ``download`` with everything it needs (Ids,
+names, sizes, checksums).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pandas.api.types import is_object_dtype, is_string_dtype
+
+FORMATS = {".csv": "csv", ".json": "json", ".geojson": "geojson", ".parquet": "parquet"}
+BURST_COLUMNS = ("BurstId", "ParentProductId")
+
+
+class ResultFileError(ValueError):
+    """A result file cannot be written or read (unknown format, bad content)."""
+
+
+def file_format(path: str | Path) -> str:
+    """``csv``, ``json``, ``geojson`` or ``parquet``, from the extension.
+
+    Raises:
+        ResultFileError: another extension.
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise ResultFileError(
+            f"{Path(path).name}: unknown result format {suffix or '(none)'}; "
+            f"use one of {', '.join(FORMATS)}"
+        )
+    return FORMATS[suffix]
+
+
+def is_burst_frame(df: pd.DataFrame) -> bool:
+    """True when the rows are Sentinel-1 bursts (burst searches have BurstId/ParentProductId)."""
+    return any(column in df.columns for column in BURST_COLUMNS)
+
+
+def _plain(value: Any) -> Any:
+    """``value`` made JSON-ready: numpy scalars and arrays to Python, NaN to None."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if hasattr(value, "tolist"):  # numpy arrays and scalars
+        return _plain(value.tolist())
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    if value is pd.NaT:
+        return None
+    return value
+
+
+def records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows of ``df`` as JSON-ready dicts (missing values are None)."""
+    return [_plain(row) for row in df.to_dict("records")]
+
+
+def _nested(value: Any) -> bool:
+    return isinstance(value, Mapping | list | tuple) or (
+        hasattr(value, "tolist") and hasattr(value, "ndim") and value.ndim > 0
+    )
+
+
+def _flatten(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy with nested cells as JSON text (for the flat formats)."""
+    out = df.copy()
+    for column in out.columns:
+        if is_object_dtype(out[column]) and out[column].map(_nested).any():
+            out[column] = out[column].map(
+                lambda v: json.dumps(_plain(v), separators=(",", ":")) if _nested(v) else v
+            )
+    return out
+
+
+def _json_text(value: Any) -> bool:
+    return isinstance(value, str) and value[:1] in ("{", "[")
+
+
+def _unflatten(df: pd.DataFrame) -> pd.DataFrame:
+    """Cells holding JSON objects or arrays become dicts and lists again."""
+    for column in df.columns:
+        # pandas 3 reads text as its "str" dtype, older versions as object.
+        if not (is_object_dtype(df[column]) or is_string_dtype(df[column])):
+            continue
+        cells = df[column].dropna()
+        if cells.empty or not cells.map(_json_text).all():
+            continue
+        try:
+            df[column] = df[column].map(lambda v: json.loads(v) if _json_text(v) else v)
+        except ValueError:
+            continue  # text that merely starts with a bracket
+    return df
+
+
+def _feature(row: dict[str, Any]) -> dict[str, Any]:
+    geometry = row.pop("GeoFootprint", None)
+    return {"type": "Feature", "geometry": geometry, "properties": row}
+
+
+def write_results(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write ``df`` to ``path`` in the format of its extension; returns the path.
+
+    Raises:
+        ResultFileError: unknown extension, or Parquet without pyarrow installed.
+        OSError: the file cannot be written.
+    """
+    target = Path(path)
+    kind = file_format(target)
+    if target.parent != Path():
+        target.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "csv":
+        _flatten(df).to_csv(target, index=False)
+    elif kind == "parquet":
+        try:
+            _flatten(df).to_parquet(target, index=False)
+        except ImportError:
+            raise ResultFileError(
+                "writing Parquet needs pyarrow: pip install pyarrow (or choose .csv/.json)"
+            ) from None
+    elif kind == "json":
+        target.write_text(json.dumps(records(df), indent=1) + "\n", encoding="utf-8")
+    else:
+        collection = {
+            "type": "FeatureCollection",
+            "features": [_feature(row) for row in records(df)],
+        }
+        target.write_text(json.dumps(collection) + "\n", encoding="utf-8")
+    return target
+
+
+def read_results(path: str | Path) -> pd.DataFrame:
+    """Read a result file written by `write_results` (or by hand in the same shapes).
+
+    JSON may be a list of objects or an OData page (``{"value": [...]}``); GeoJSON features
+    give their properties plus ``GeoFootprint`` (the geometry).
+
+    Raises:
+        ResultFileError: unknown extension, unreadable content, or Parquet without pyarrow.
+        OSError: the file cannot be opened.
+    """
+    source = Path(path)
+    kind = file_format(source)
+    try:
+        if kind == "csv":
+            return _unflatten(pd.read_csv(source, dtype={"Id": str, "ParentProductId": str}))
+        if kind == "parquet":
+            try:
+                return _unflatten(pd.read_parquet(source))
+            except ImportError:
+                raise ResultFileError(
+                    "reading Parquet needs pyarrow: pip install pyarrow"
+                ) from None
+        data = json.loads(source.read_text(encoding="utf-8"))
+    except (ValueError, pd.errors.ParserError) as exc:
+        if isinstance(exc, ResultFileError):
+            raise
+        raise ResultFileError(f"{source.name} is not a valid {kind} result file: {exc}") from None
+    if kind == "geojson":
+        if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
+            raise ResultFileError(f"{source.name} is not a GeoJSON FeatureCollection")
+        rows = []
+        for feature in data.get("features") or []:
+            row = dict(feature.get("properties") or {})
+            row["GeoFootprint"] = feature.get("geometry")
+            rows.append(row)
+        return pd.DataFrame(rows)
+    if isinstance(data, dict) and isinstance(data.get("value"), list):
+        data = data["value"]
+    if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
+        raise ResultFileError(f"{source.name} must hold a list of result objects")
+    return pd.DataFrame(data)

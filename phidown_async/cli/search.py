@@ -1,0 +1,163 @@
+"""``phidown-async search``: query the catalogue; print a table, a count, or save a file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import anyio
+import pandas as pd
+import typer
+from rich.table import Table
+
+from ..catalogue.search import Search
+from ..config import Endpoints, Limits
+from ..errors import PhidownError, QueryError
+from ..query.parameters import SearchParams
+from ..session import Session
+from .console import EXIT_FAILED, fail, format_bytes, stdout
+from .options import SearchOptions, with_search_options
+from .results import ResultFileError, file_format, is_burst_frame, write_results
+
+# A terminal table is for looking; files are for everything.
+TABLE_ROWS = 50
+
+
+def search_params(options: SearchOptions) -> SearchParams:
+    """Validated parameters, or exit 2 with the reason."""
+    try:
+        return options.params()
+    except QueryError as exc:  # also the TypeError flavour
+        fail(str(exc))
+
+
+async def _search(
+    params: SearchParams, options: SearchOptions, endpoints: Endpoints, count_only: bool
+) -> pd.DataFrame | int:
+    async with Session(endpoints, limits=Limits()) as session:
+        search = Search(session, params, all_pages=not options.single_page)
+        if count_only:
+            return await search.count()
+        frame = await search.frame()
+    if options.limit is not None:
+        frame = frame.head(options.limit)
+    return frame
+
+
+def run_search(options: SearchOptions, *, count_only: bool = False) -> pd.DataFrame | int:
+    """Run the search of ``options`` against the configured catalogue.
+
+    Returns:
+        The number of matches with ``count_only``, else the result frame.
+
+    Raises:
+        typer.Exit: 2 for invalid options, 1 when the catalogue fails.
+    """
+    params = search_params(options)
+    try:
+        return anyio.run(_search, params, options, Endpoints.from_env(), count_only)
+    except QueryError as exc:
+        fail(str(exc))
+    except PhidownError as exc:
+        fail(f"the search failed: {exc}", EXIT_FAILED)
+
+
+def _text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    return str(value)
+
+
+def _start(row: pd.Series) -> str:
+    dates = row.get("ContentDate")
+    start = dates.get("Start") if isinstance(dates, dict) else None
+    return _text(start)[:16].replace("T", " ")
+
+
+def _coverage(row: pd.Series) -> str:
+    value = row.get("coverage")
+    return "" if value is None or value != value else f"{float(value):.1f}%"
+
+
+def results_table(df: pd.DataFrame, rows: int = TABLE_ROWS) -> Table:
+    """A table of the first ``rows`` results (products or bursts)."""
+    bursts = is_burst_frame(df)
+    table = Table(title=f"{len(df)} {'bursts' if bursts else 'products'}", title_justify="left")
+    if bursts:
+        for column in ("Start", "Burst", "Swath", "Pol.", "Orbit", "Coverage"):
+            table.add_column(column, no_wrap=True)
+        table.add_column("Parent product", no_wrap=True, overflow="ellipsis")
+        for _, row in df.head(rows).iterrows():
+            table.add_row(
+                _start(row),
+                _text(row.get("BurstId")),
+                _text(row.get("SwathIdentifier")),
+                _text(row.get("PolarisationChannels")),
+                _text(row.get("OrbitDirection")),
+                _coverage(row),
+                _text(row.get("ParentProductName")),
+            )
+    else:
+        table.add_column("Start", no_wrap=True)
+        table.add_column("Name", overflow="fold")
+        for column in ("Size", "Coverage"):
+            table.add_column(column, no_wrap=True, justify="right")
+        for _, row in df.head(rows).iterrows():
+            size = row.get("ContentLength")
+            table.add_row(
+                _start(row),
+                _text(row.get("Name")),
+                format_bytes(size) if isinstance(size, int | float) and size == size else "",
+                _coverage(row),
+            )
+    if len(df) > rows:
+        table.caption = f"first {rows} of {len(df)}; use --out FILE to save them all"
+    return table
+
+
+@with_search_options
+def search(
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            "-o",
+            help="Save the results to FILE: .csv, .json, .geojson or .parquet (by extension).",
+        ),
+    ] = None,
+    count: Annotated[
+        bool, typer.Option("--count", help="Print only the number of matches.")
+    ] = False,
+    *,
+    search: SearchOptions,
+) -> None:
+    """Search the CDSE catalogue for products or Sentinel-1 bursts.
+
+    Every search parameter of phidown's query_by_filter is an option.
+    Results are shown as a table, or saved with --out for `phidown-async download`.
+
+    Example:
+
+    phidown-async search -c SENTINEL-1 -t SLC --start 2024-07-01 --end 2024-07-31 --out slc.csv
+    """
+    if out is not None and count:
+        fail("--count prints a number; leave out --out (or --count)")
+    if out is not None:
+        try:
+            file_format(out)
+        except ResultFileError as exc:
+            fail(str(exc))
+    console = stdout()
+    found = run_search(search, count_only=count)
+    if isinstance(found, int):
+        console.print(str(found))
+        return
+    if out is None:
+        console.print(results_table(found))
+        return
+    try:
+        write_results(found, out)
+    except (ResultFileError, OSError) as exc:
+        fail(f"cannot write {out}: {exc}", EXIT_FAILED)
+    kind = "bursts" if is_burst_frame(found) else "products"
+    console.print(f"Saved {len(found)} {kind} to {out}")

@@ -1,0 +1,75 @@
+"""Fixtures of the CLI tests: a sandbox, the CLI in-process and as a real program."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from phidown_async.cli import app
+from phidown_async.sandbox import Sandbox, SandboxConfig
+
+# The Po Valley in 2024: 28 Sentinel-1 products and a few hundred bursts in this archive.
+AOI = "POLYGON((10.5 45.2, 11.5 45.2, 11.5 45.8, 10.5 45.8, 10.5 45.2))"
+PERIOD = ["--start", "2024-01-01", "--end", "2024-12-31"]
+PRODUCTS = ["-c", "SENTINEL-1", "--aoi", AOI, *PERIOD]
+BURSTS = ["--burst-mode", "--aoi", AOI, "--start", "2024-06-01", "--end", "2024-10-01"]
+CONFIG = SandboxConfig(seed=7, products=600, product_size=64 * 1024, burst_size=8 * 1024)
+
+
+def cli_program() -> list[str]:
+    """The installed console script (or the same entry point through this interpreter)."""
+    script = Path(sys.executable).with_name("phidown-async")
+    if script.is_file():
+        return [str(script)]
+    return [sys.executable, "-c", "from phidown_async.cli import main; main()"]
+
+
+def sandbox_env(sandbox: Sandbox, home: Path) -> dict[str, str]:
+    """The environment of a user pointed at ``sandbox`` (HTTPS only: no S3 keys)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CDSE_", "AWS_", "PHIDOWN_"))}
+    env.update(sandbox.env)
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        env.pop(key, None)
+    env["HOME"] = str(home)  # no ~/.netrc of the machine running the tests
+    env["COLUMNS"] = "160"
+    return env
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> Iterator[Sandbox]:
+    with Sandbox(CONFIG) as running:
+        yield running
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    folder = tmp_path / "home"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def env(sandbox: Sandbox, home: Path) -> dict[str, str]:
+    return sandbox_env(sandbox, home)
+
+
+CliRun = Callable[..., Result]
+
+
+@pytest.fixture
+def cli(env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRun:
+    """Run ``phidown-async ARGS`` in-process (stdout is not a terminal) in ``tmp_path``."""
+    monkeypatch.chdir(tmp_path)
+
+    def run(*args: str, environment: dict[str, str] | None = None) -> Result:
+        chosen = environment if environment is not None else env
+        # CliRunner only sets variables; clear the ones the chosen environment lacks.
+        cleared = {k: None for k in os.environ if k not in chosen}
+        return CliRunner().invoke(app, list(args), env={**cleared, **chosen})
+
+    return run
