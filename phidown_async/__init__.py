@@ -8,65 +8,52 @@ Two ways in:
   ``download_bursts``, ``download_products_s3``.
 """
 
+from importlib import import_module
 from typing import Any
 
-from .catalogue.search import Search
-from .config import Credentials, Endpoints, Limits, S3Keys
-from .download import RunSummary, download_products
-from .download.bursts import download_bursts
-from .errors import (
-    AuthError,
-    ConfigError,
-    CredentialsError,
-    NotFoundError,
-    PhidownError,
-    QueryError,
-    QueryTypeError,
-    SearchIncompleteError,
-    ServiceError,
-    TransferError,
-    VerificationError,
-)
-from .facade import CopernicusDataSearcher, TokenManager, download_burst_on_demand, get_token
-from .query.parameters import validate_search
-from .retry import RetryPolicy
-from .session import Session
+# Public name -> module defining it. Imported on first use, so ``import phidown_async`` stays
+# light (pandas, numpy and the S3 client load only when a name that needs them is used).
+_EXPORTS = {
+    "AuthError": ".errors",
+    "ConfigError": ".errors",
+    "CopernicusDataSearcher": ".facade",
+    "Credentials": ".config",
+    "CredentialsError": ".errors",
+    "Endpoints": ".config",
+    "Limits": ".config",
+    "NotFoundError": ".errors",
+    "PhidownError": ".errors",
+    "QueryError": ".errors",
+    "QueryTypeError": ".errors",
+    "RetryPolicy": ".retry",
+    "RunSummary": ".download",
+    "S3Keys": ".config",
+    "Search": ".catalogue.search",
+    "SearchIncompleteError": ".errors",
+    "ServiceError": ".errors",
+    "Session": ".session",
+    "TokenManager": ".facade",
+    "TransferError": ".errors",
+    "VerificationError": ".errors",
+    "download_burst_on_demand": ".facade",
+    "download_bursts": ".download.bursts",
+    "download_products": ".download",
+    "download_products_s3": ".download.s3",
+    "get_token": ".facade",
+    "validate_search": ".query.parameters",
+}
 
-__all__ = [
-    "AuthError",
-    "ConfigError",
-    "CopernicusDataSearcher",
-    "Credentials",
-    "CredentialsError",
-    "Endpoints",
-    "Limits",
-    "NotFoundError",
-    "PhidownError",
-    "QueryError",
-    "QueryTypeError",
-    "RetryPolicy",
-    "RunSummary",
-    "S3Keys",
-    "Search",
-    "SearchIncompleteError",
-    "ServiceError",
-    "Session",
-    "TokenManager",
-    "TransferError",
-    "VerificationError",
-    "download_burst_on_demand",
-    "download_bursts",
-    "download_products",
-    "download_products_s3",
-    "get_token",
-    "validate_search",
-]
+__all__ = sorted(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
-    # The S3 client (aiobotocore) is imported only by those who use S3.
-    if name == "download_products_s3":
-        from .download.s3 import download_products_s3
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'phidown_async' has no attribute {name!r}")
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
 
-        return download_products_s3
-    raise AttributeError(f"module 'phidown_async' has no attribute {name!r}")
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

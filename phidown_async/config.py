@@ -81,12 +81,14 @@ class Limits:
         connections: concurrent connections to CDSE for the whole run (the account quota;
             4 for general users), shared by search, downloads, bursts and S3.
         workers: concurrent download items in flight (each uses connections from the budget).
+            Two more than the connections by default: a worker checking a finished file
+            (zip, manifest) holds no connection, and the spare ones keep the budget busy.
         chunk_size: bytes read per network chunk when streaming.
         timeout: seconds of connect / read inactivity before a request is abandoned.
     """
 
     connections: int = 4
-    workers: int = 4
+    workers: int = 6
     chunk_size: int = 1 << 20
     timeout: float = 60.0
 

@@ -309,8 +309,14 @@ def download(
         ),
     ] = Transport.https,
     workers: Annotated[
-        int, typer.Option(min=1, help="Items in flight at once.", rich_help_panel=PANEL)
-    ] = 4,
+        int | None,
+        typer.Option(
+            min=1,
+            help="Items in flight at once (default: connections + 2, so connections never "
+            "idle while a finished file is checked).",
+            rich_help_panel=PANEL,
+        ),
+    ] = None,
     connections: Annotated[
         int,
         typer.Option(
@@ -386,7 +392,7 @@ def download(
         transport=transport.value,
         out_dir=out_dir,
         ledger=ledger,
-        limits=Limits(connections=connections, workers=workers),
+        limits=Limits(connections=connections, workers=workers or connections + 2),
         retry=RetryPolicy(attempts=retries, initial_delay=retry_delay),
         verify=verify,
         extract=extract,

@@ -74,7 +74,7 @@ def _choose_transport(transport: str | None, config_file: str | Path | None) -> 
 
 def _limits(workers: int | None, connections: int | None) -> Limits:
     connections = connections or 4
-    return Limits(connections=connections, workers=workers or connections)
+    return Limits(connections=connections, workers=workers or connections + 2)
 
 
 async def _run_products(
