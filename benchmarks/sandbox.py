@@ -48,23 +48,6 @@ def _warm(sandbox: Any, level: str) -> None:
             archive.burst_zip(record.id)
 
 
-def _describe(sandbox: Any) -> dict[str, Any]:
-    """The announcement: the same keys as ``phidown-async sandbox`` prints."""
-    endpoints, config = sandbox.endpoints, sandbox.config
-    return {
-        "catalogue_url": endpoints.catalogue_url,
-        "download_url": endpoints.download_url,
-        "token_url": endpoints.token_url,
-        "s3_endpoint": endpoints.s3_endpoint,
-        "s3": config.s3,
-        "username": config.username,
-        "password": config.password,
-        "s3_access_key": config.s3_access_key,
-        "s3_secret_key": config.s3_secret_key,
-        "env": sandbox.env,
-    }
-
-
 def serve(settings: dict[str, Any]) -> None:
     """Start a sandbox from ``settings`` (SandboxConfig fields), print its JSON line, serve.
 
@@ -72,6 +55,7 @@ def serve(settings: dict[str, Any]) -> None:
         TypeError: a setting is not a SandboxConfig field.
         ValueError: a setting has an invalid value.
     """
+    from phidown_async.cli.sandbox import describe
     from phidown_async.sandbox import Sandbox, SandboxConfig
 
     settings = dict(settings)
@@ -84,7 +68,7 @@ def serve(settings: dict[str, Any]) -> None:
         signal.signal(sig, lambda *_: stop.set())
     with Sandbox(config) as running:
         _warm(running, warm)
-        sys.stdout.write(json.dumps(_describe(running)) + "\n")
+        sys.stdout.write(json.dumps(describe(running)) + "\n")
         sys.stdout.flush()
         # Nobody reads the pipe after the announcement: stray output must not fill it.
         devnull = os.open(os.devnull, os.O_WRONLY)
