@@ -43,7 +43,8 @@ from .parts import (
     PartTransfer,
     Refused,
     announce,
-    first_chunk,
+    body_batches,
+    first_batch,
     placement,
     resume_headers,
 )
@@ -364,10 +365,10 @@ class BurstTransfer(PartTransfer[_State]):
         state.meta = meta
         await anyio.to_thread.run_sync(_save_meta, job.part, meta)
         announce(state, self.sink, job, total, start)
-        chunks = response.aiter_bytes(self.chunk_size)
-        first = await first_chunk(response, chunks) if start == 0 else b""
+        body = body_batches(response, self.chunk_size)
+        first = await first_batch(response, body) if start == 0 else None
         await self._stream_into_part(
-            job, state, hasher, chunks, start=start, total=total, report=report, first=first
+            job, state, hasher, body, start=start, total=total, report=report, first=first
         )
 
     async def _finish(self, job: Job, state: _State, tries: int) -> ItemResult:

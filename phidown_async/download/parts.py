@@ -28,7 +28,7 @@ from ..session import Session, describe
 from .plan import Job
 from .pool import ItemResult, ProgressReport
 from .progress import ClaimLost, ProgressBatches, count_failure, retry_later
-from .verify import StreamHasher, looks_like_error_page
+from .verify import StreamHasher, looks_like_error_page, stream_algorithms
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
 
@@ -77,9 +77,10 @@ def _open_part(part: Path, append: bool) -> BinaryIO:
     return open(part, "ab" if append else "wb")  # closed by the caller
 
 
-def _write(handle: BinaryIO, hasher: StreamHasher, chunk: bytes) -> None:
-    handle.write(chunk)
-    hasher.update(chunk)
+def _write(handle: BinaryIO, hasher: StreamHasher, batch: list[bytes]) -> None:
+    for chunk in batch:
+        handle.write(chunk)
+        hasher.update(chunk)
 
 
 def resume_headers(offset: int, etag: str | None) -> dict[str, str]:
@@ -122,15 +123,36 @@ def placement(
     raise unexpected(response)
 
 
-async def first_chunk(response: httpx.Response, chunks: AsyncIterator[bytes]) -> bytes:
-    """The body's first chunk, looked at before anything is written.
+async def body_batches(response: httpx.Response, size: int) -> AsyncIterator[list[bytes]]:
+    """The body as lists of network chunks of about ``size`` bytes each (the last may be
+    smaller); chunks are passed on as received, never joined or split (no copies)."""
+    batch: list[bytes] = []
+    held = 0
+    try:
+        async for chunk in response.aiter_bytes():
+            batch.append(chunk)
+            held += len(chunk)
+            if held >= size:
+                yield batch
+                batch, held = [], 0
+    except httpx.TransportError:
+        if batch:
+            yield batch  # bytes that arrived before the break are good: keep them
+        raise
+    if batch:
+        yield batch
+
+
+async def first_batch(response: httpx.Response, batches: AsyncIterator[list[bytes]]) -> list[bytes]:
+    """The body's first batch (see `body_batches`), looked at before anything is written.
 
     Raises:
         ErrorPage: the body is an error page (or empty), not a zip.
     """
-    first = await anext(chunks, b"")
-    if looks_like_error_page(first[:512], response.headers.get("Content-Type")):
-        text = first[:200].decode("utf-8", "replace")
+    first = await anext(batches, [])
+    head = b"".join(first)[:512] if len(first[0] if first else b"") < 512 else first[0][:512]
+    if looks_like_error_page(head, response.headers.get("Content-Type")):
+        text = head[:200].decode("utf-8", "replace")
         snippet = " ".join(re.sub(r"<[^>]*>", " ", text).split())[:120]
         raise ErrorPage(f"the server sent an error page instead of the zip: {snippet!r}")
     return first
@@ -265,7 +287,7 @@ class PartTransfer(ABC, Generic[StateT]):
 
     @staticmethod
     async def _hasher_at(job: Job, state: PartState, offset: int) -> StreamHasher:
-        """A hasher (the job's checksum algorithms, else MD5) that has seen exactly the
+        """A hasher (`stream_algorithms` of the job's checksums) that has seen exactly the
         first ``offset`` bytes of the part; kept in ``state`` for the next try.
 
         Raises:
@@ -273,7 +295,7 @@ class PartTransfer(ABC, Generic[StateT]):
         """
         if state.hasher is not None and state.hasher.bytes_hashed == offset:
             return state.hasher
-        hasher = StreamHasher(tuple(job.checksums) or ("MD5",))
+        hasher = StreamHasher(stream_algorithms(job.checksums))
         if offset and await hasher.prime_async(job.part, limit=offset) != offset:
             raise Retry("the partial file changed while being read")
         state.hasher = hasher
@@ -284,12 +306,12 @@ class PartTransfer(ABC, Generic[StateT]):
         job: Job,
         state: PartState,
         hasher: StreamHasher,
-        chunks: AsyncIterator[bytes],
+        body: AsyncIterator[list[bytes]],
         *,
         start: int,
         total: int | None,
         report: ProgressReport,
-        first: bytes = b"",
+        first: list[bytes] | None = None,
     ) -> None:
         """Write a body into ``job.part`` from ``start``, hashing it and telling the run.
 
@@ -298,7 +320,8 @@ class PartTransfer(ABC, Generic[StateT]):
         the bytes written, also when this raises.
 
         Args:
-            first: the chunk already read from the body (by `first_chunk`).
+            body: the rest of the body, from `body_batches`.
+            first: the batch already read from it (by `first_batch`).
             total: the size announced by the server, None when unknown.
 
         Raises:
@@ -311,23 +334,26 @@ class PartTransfer(ABC, Generic[StateT]):
             hasher = StreamHasher(hasher.algorithms)
             state.hasher = hasher
         handle = await anyio.to_thread.run_sync(_open_part, job.part, bool(start))
-        batches = ProgressBatches(job.id, self.sink, report)
+        progress = ProgressBatches(job.id, self.sink, report)
         written = 0
         try:
             if first:
                 await anyio.to_thread.run_sync(_write, handle, hasher, first)
-                written = len(first)
-                batches.count(written)
-            async for chunk in chunks:
-                await anyio.to_thread.run_sync(_write, handle, hasher, chunk)
-                written += len(chunk)
-                batches.count(len(chunk))
-                await batches.tell(start + written)
+                written = sum(map(len, first))
+                progress.count(written)
+            async for batch in body:
+                # One worker-thread hop per batch: writing and hashing a megabyte there
+                # costs far less than the hop itself would per network chunk.
+                await anyio.to_thread.run_sync(_write, handle, hasher, batch)
+                size = sum(map(len, batch))
+                written += size
+                progress.count(size)
+                await progress.tell(start + written)
         finally:
             state.received += written
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(handle.close)
-            batches.flush()
+            progress.flush()
         if total is not None and start + written < total:
             raise Incomplete(f"the body ended after {start + written} of {total} bytes")
         await report(start + written)

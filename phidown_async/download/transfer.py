@@ -31,7 +31,8 @@ from .parts import (
     Refused,
     Retry,
     announce,
-    first_chunk,
+    body_batches,
+    first_batch,
     placement,
     resume_headers,
 )
@@ -205,8 +206,8 @@ class HttpTransfer(PartTransfer[_State]):
         report: ProgressReport,
     ) -> None:
         start, total = placement(response, offset, _unexpected)
-        chunks = response.aiter_bytes(self.chunk_size)
-        first = await first_chunk(response, chunks) if start == 0 else b""
+        body = body_batches(response, self.chunk_size)
+        first = await first_batch(response, body) if start == 0 else None
         if total is not None and job.size is not None and total != job.size:
             raise Refused(f"the server announced {total} bytes but the catalogue lists {job.size}")
         state.total = total
@@ -215,7 +216,7 @@ class HttpTransfer(PartTransfer[_State]):
             await anyio.to_thread.run_sync(_save_etag, job.part, state.etag)
         announce(state, self.sink, job, total or job.size, start)
         await self._stream_into_part(
-            job, state, hasher, chunks, start=start, total=total, report=report, first=first
+            job, state, hasher, body, start=start, total=total, report=report, first=first
         )
 
     async def _finish_check(self, job: Job, state: _State, hasher: StreamHasher) -> int:

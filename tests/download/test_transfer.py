@@ -6,6 +6,7 @@ import random
 
 import httpx
 import pytest
+from blake3 import blake3
 
 from phidown_async.config import Limits
 from phidown_async.download.plan import plan_jobs
@@ -52,7 +53,8 @@ async def test_clean_download_lands_verified_under_its_name(dl, tmp_path, data):
     assert not job.part.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == [job.target.name]
     assert result.size == len(data) and result.bytes == len(data) and result.attempts == 1
-    assert result.checksum.startswith("md5:")
+    # The catalogue offers MD5 and BLAKE3; BLAKE3 alone is computed and recorded.
+    assert result.checksum == f"blake3:{blake3(data).hexdigest()}"
     [started] = log.of(ItemStarted)
     assert started.total_bytes == len(data) and started.resume_from == 0
     received = log.of(BytesReceived)
@@ -157,7 +159,7 @@ async def test_persistent_corruption_fails_with_a_reason_and_leaves_nothing(dl, 
     job, result, _ = await fetch(dl, host, tmp_path, data, retry=retry)
 
     assert result.status == "failed" and result.attempts == 3
-    assert "MD5 checksum mismatch" in result.reason
+    assert "BLAKE3 checksum mismatch" in result.reason
     assert not job.target.exists() and not job.part.exists()
 
 

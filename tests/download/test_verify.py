@@ -26,6 +26,7 @@ from phidown_async.download.verify import (
     safe_extract,
     safe_extract_async,
     safe_filename,
+    stream_algorithms,
     verify_safe_dir,
     verify_safe_dir_async,
     verify_zip,
@@ -325,6 +326,23 @@ def test_file_size_and_checksum_of_whole_zip(tmp_path):
     verify_zip(path, checksums={"MD5": md5}, computed={"MD5": md5})
     with pytest.raises(VerificationError, match="MD5 checksum mismatch"):
         verify_zip(path, checksums={"MD5": md5}, computed={"MD5": "f" * 32})
+
+
+def test_blake3_alone_checks_a_file_the_catalogue_gives_md5_and_blake3_for(tmp_path):
+    path = _build_zip(tmp_path / "p.zip")
+    raw = path.read_bytes()
+    md5, b3 = hashlib.md5(raw).hexdigest(), blake3(raw).hexdigest()
+    assert stream_algorithms(["MD5", "BLAKE3"]) == ("BLAKE3",)
+    assert stream_algorithms(["md5"]) == ("MD5",)
+    assert stream_algorithms([]) == ("MD5",)
+    verify_zip(path, checksums={"MD5": md5, "BLAKE3": b3})
+    # The file is read for BLAKE3 only: a wrong BLAKE3 is caught even beside a good MD5 ...
+    with pytest.raises(VerificationError, match="BLAKE3 checksum mismatch"):
+        verify_zip(path, checksums={"MD5": md5, "BLAKE3": "0" * 64})
+    # ... and a BLAKE3 computed while streaming is not computed again.
+    verify_zip(path, checksums={"MD5": md5, "BLAKE3": b3}, computed={"BLAKE3": b3})
+    with pytest.raises(VerificationError, match="BLAKE3 checksum mismatch"):
+        verify_zip(path, checksums={"MD5": md5, "BLAKE3": b3}, computed={"BLAKE3": "1" * 64})
 
 
 def _corrupt_crc(path: Path, member: str) -> None:
