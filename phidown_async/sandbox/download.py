@@ -47,7 +47,7 @@ from .settings import SandboxConfig
 from .tokens import TokenService
 
 PRODUCT_VALUE_PATH = "/odata/v1/Products({product_id})/$value"
-CHUNK = 128 * 1024
+CHUNK = 1 << 20
 PACE_BURST = 0.05  # seconds of credit a paced connection may send at once
 
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
