@@ -191,6 +191,10 @@ def aoi_coverage(aoi: Any, footprint: Any) -> float | None:
     return None if math.isnan(value) else float(value)
 
 
+def _either(value: Any, other: Any) -> Any:
+    return value if isinstance(value, Mapping | str) else other
+
+
 def footprints_of(df: pd.DataFrame) -> list[Any]:
     """Each row's footprint: ``GeoFootprint``, else ``Footprint`` (products and bursts)."""
     columns = [column for column in _FOOTPRINT_COLUMNS if column in df.columns]
@@ -200,10 +204,13 @@ def footprints_of(df: pd.DataFrame) -> list[Any]:
     if len(columns) == 1:
         return primary
     fallback = df[columns[1]].tolist()
-    return [
-        value if isinstance(value, Mapping | str) else other
-        for value, other in zip(primary, fallback, strict=True)
-    ]
+    return [_either(value, other) for value, other in zip(primary, fallback, strict=True)]
+
+
+def entity_footprints(entities: Iterable[Mapping[str, Any]]) -> list[Any]:
+    """:func:`footprints_of` for catalogue entities not yet in a frame."""
+    first, second = _FOOTPRINT_COLUMNS
+    return [_either(entity.get(first), entity.get(second)) for entity in entities]
 
 
 def coverage_series(df: pd.DataFrame, aoi: Any) -> pd.Series:

@@ -11,14 +11,15 @@ small AOIs away from the poles, wrong for footprints crossing the antimeridian.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from ..analysis.coverage import coverage_values, footprints_of
+from ..analysis.coverage import coverage_values, entity_footprints
 
-__all__ = ["add_coverage", "dedupe", "to_frame"]
+__all__ = ["dedupe", "entity_coverage", "result_frame", "to_frame"]
 
 
 def to_frame(entities: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
@@ -43,22 +44,20 @@ def dedupe(entities: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return unique
 
 
-def add_coverage(
-    df: pd.DataFrame | None, aoi_wkt: str | None, burst_mode: bool = False
-) -> pd.DataFrame | None:
-    """A copy of ``df`` with a float ``coverage`` column (see :func:`coverage_values`).
+def entity_coverage(entities: Sequence[Mapping[str, Any]], aoi_wkt: str | None) -> np.ndarray:
+    """Percent of the AOI each entity's footprint covers (``GeoFootprint``, else ``Footprint``).
 
-    Footprints come from ``GeoFootprint``, else ``Footprint`` (per row, both modes). A None
-    or empty frame is returned as is, without a coverage column (phidown's behaviour); no AOI
-    gives NaN in every row.
-
-    Args:
-        df: a result frame from :func:`to_frame`.
-        aoi_wkt: the search's AOI in WKT, or None.
-        burst_mode: whether the rows are bursts (accepted for phidown parity; the footprint
-            lookup is the same in both modes).
+    See :func:`~phidown_async.analysis.coverage.coverage_values`; no AOI gives NaN.
     """
-    if df is None or df.empty:
+    return coverage_values(entity_footprints(entities), aoi_wkt)
+
+
+def result_frame(entities: Sequence[Mapping[str, Any]], coverage: Sequence[float]) -> pd.DataFrame:
+    """:func:`to_frame` plus a float ``coverage`` column (``coverage[i]`` for entity i).
+
+    An empty result stays a frame without columns, as phidown's.
+    """
+    df = to_frame(entities)
+    if df.empty:
         return df
-    values = coverage_values(footprints_of(df), aoi_wkt)
-    return df.assign(coverage=values)
+    return df.assign(coverage=np.asarray(coverage, dtype="float64"))

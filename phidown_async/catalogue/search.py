@@ -31,9 +31,9 @@ import pandas as pd
 from ..errors import PhidownError, SearchIncompleteError, ServiceError
 from ..query.odata import build_params, build_url, collection_url
 from ..query.pages import Window, page_skips, search_window, split_window, window_fits
-from ..query.parameters import SearchParams
+from ..query.parameters import MAX_SKIP, SearchParams
 from ..session import Session
-from .frame import add_coverage, dedupe, to_frame
+from .frame import dedupe, entity_coverage, result_frame
 
 __all__ = ["FailedPage", "Page", "Search"]
 
@@ -105,6 +105,8 @@ class Search:
         #: ``@odata.count`` of the whole search, once the first page is in (None before, and
         #: for a single page fetched without ``$count``).
         self.reported_count: int | None = None
+        # Coverage by id() of each entity, worked out as pages arrive (while frame() runs).
+        self._coverage: dict[int, float] | None = None
 
     @property
     def incomplete(self) -> bool:
@@ -142,58 +144,58 @@ class Search:
             self.reported_count = int(total)
         return body, int(total) if total is not None else len(body["value"])
 
-    async def _fetch_pages(self, window: Window | None, skips: list[int]) -> dict[int, list]:
-        """Fetch the pages at ``skips`` concurrently; failures raise or are recorded."""
-        results: dict[int, list] = {}
-        errors: list[BaseException] = []
+    async def _window_pages(self, window: Window | None, expected: int | None = None):
+        """The pages of one time window (``None``: the whole search), in order.
 
-        async def fetch(skip: int) -> None:
-            try:
-                body = await self._get(self.request_url(skip=skip, window=window, count=False))
-                results[skip] = list(body.get("value") or [])
-            except (PhidownError, OSError) as exc:
-                if self.allow_partial:
-                    self.failed_pages.append(FailedPage(skip, window, str(exc)))
-                    return
-                errors.append(
-                    SearchIncompleteError(
-                        f"The catalogue page at {_describe(skip, window)} could not be "
-                        f"fetched: {exc}",
-                        skip=skip,
-                        cause=exc,
-                    )
-                )
-                tg.cancel_scope.cancel()
-
-        async with anyio.create_task_group() as tg:
-            for skip in skips:
-                tg.start_soon(fetch, skip)
-        if errors:
-            raise errors[0]
-        return results
-
-    async def _window_pages(self, window: Window | None) -> AsyncIterator[Page]:
-        body, total = await self._first(window)
-        top = self.params.top
+        Args:
+            expected: the window's likely size (half its parent's count), None if unknown;
+                a window expected to need splitting again makes no guesses.
+        """
         if not self.all_pages:
+            body, _ = await self._first(window)
+            self._arrived(body["value"])
             yield Page(self.params.skip or 0, window, body["value"])
             return
-        if not window_fits(total, top):
+        top = self.params.top
+        room = self.session.limits.connections - 1
+        if expected is not None and not window_fits(expected, top):
+            room = 0
+        fetch = _WindowFetch(self, window)
+        body, total = await fetch.run(room)
+        fits = window_fits(total, top)
+        if not fits:
             whole = window or search_window(self.params)
             halves = list(split_window(whole.start, whole.end, inclusive_end=whole.inclusive_end))
             field, descending = _sort_key(self.params.order_by)
             if field == "ContentDate/Start" and descending:
                 halves.reverse()
             for half in halves:
-                async for page in self._window_pages(half):
+                async for page in self._window_pages(half, expected=total // 2):
                     yield page
             return
+        skips = sorted(fetch.needed)
+        missing = [skip for skip in skips if skip not in fetch.pages]
+        failures = fetch.failures
+        if missing and not self.allow_partial:
+            # The first page that failed (the search stopped the others meanwhile).
+            skip = next(skip for skip in missing if skip in failures)
+            raise SearchIncompleteError(
+                f"The catalogue page at {_describe(skip, window)} could not be fetched: "
+                f"{failures[skip]}",
+                skip=skip,
+                cause=failures[skip],
+            )
+        self.failed_pages.extend(FailedPage(s, window, str(failures[s])) for s in missing)
         yield Page(0, window, body["value"])
-        skips = page_skips(total, top)
-        pages = await self._fetch_pages(window, skips)
         for skip in skips:
-            if skip in pages:
-                yield Page(skip, window, pages[skip])
+            if skip in fetch.pages:
+                yield Page(skip, window, fetch.pages[skip])
+
+    def _arrived(self, entities: list[dict[str, Any]]) -> None:
+        """A page came in: work out what the frame will want of it while others travel."""
+        if self._coverage is not None:
+            values = entity_coverage(entities, self.params.aoi_wkt)
+            self._coverage.update(zip(map(id, entities), values, strict=True))
 
     async def pages(self) -> AsyncIterator[Page]:
         """The result pages, in the requested order (each time window in turn)."""
@@ -234,8 +236,97 @@ class Search:
         ``df.attrs["incomplete"]`` is True when partial results were allowed and pages are
         missing.
         """
-        df = to_frame(await self.entities())
-        if not df.empty:
-            df = add_coverage(df, self.params.aoi_wkt, self.params.burst_mode)
+        self._coverage = {}
+        try:
+            entities = await self.entities()
+            coverage = [self._coverage[id(entity)] for entity in entities]
+        finally:
+            self._coverage = None
+        # Each page's coverage was worked out while the next pages were on their way.
+        df = result_frame(entities, coverage)
         df.attrs["incomplete"] = self.incomplete
         return df
+
+
+class _WindowFetch:
+    """The pages of one window of a search, fetched concurrently.
+
+    The first request brings the window's count, and waiting for it before asking for more
+    would cost a round trip. So, until the count is known, the next pages are guessed: as
+    many go out beside the first as the connection budget has room for, and each guess
+    that comes back full sends the next one. Once the count is known the rest go out. A
+    guess past the end comes back empty (at most a budget's worth are wasted); a window
+    too large to page cancels its guesses, as a page failing for good (without
+    ``allow_partial``) cancels the others.
+    """
+
+    def __init__(self, search: Search, window: Window | None) -> None:
+        self.search = search
+        self.window = window
+        self.top = search.params.top
+        self.pages: dict[int, list[dict[str, Any]]] = {}
+        self.failures: dict[int, BaseException] = {}
+        self.started: set[int] = set()
+        #: The pages after the first that the count says exist (empty until it is known).
+        self.needed: set[int] = set()
+        self._counted = False
+        self._group: anyio.abc.TaskGroup | None = None
+
+    async def run(self, guesses: int) -> tuple[dict[str, Any], int]:
+        """Fetch the window; returns the first page's body and the window's count.
+
+        Raises:
+            whatever the first request raised (its page's failures are not recorded).
+        """
+        first: tuple[dict[str, Any], int] | Exception
+        async with anyio.create_task_group() as self._group:
+            for skip in range(self.top, self.top * guesses + 1, self.top):
+                if skip <= MAX_SKIP:
+                    self._launch(skip)
+            try:
+                first = await self.search._first(self.window)
+            except Exception as exc:  # raised below as it is, not in an exception group
+                first = exc
+                self._group.cancel_scope.cancel()
+            else:
+                self._counted_as(*first)
+        if isinstance(first, Exception):
+            raise first
+        return first
+
+    def _counted_as(self, body: dict[str, Any], total: int) -> None:
+        """The first page is in: ask for the rest, or cancel what a split makes moot."""
+        assert self._group is not None
+        search = self.search
+        search._arrived(body["value"])
+        self._counted = True
+        if not window_fits(total, self.top):
+            self._group.cancel_scope.cancel()
+            return
+        self.needed = set(page_skips(total, self.top))
+        if not search.allow_partial and self.needed & self.failures.keys():
+            self._group.cancel_scope.cancel()
+        for skip in sorted(self.needed - self.started):
+            self._launch(skip)
+
+    def _launch(self, skip: int) -> None:
+        assert self._group is not None
+        self.started.add(skip)
+        self._group.start_soon(self._fetch, skip)
+
+    async def _fetch(self, skip: int) -> None:
+        search = self.search
+        url = search.request_url(skip=skip, window=self.window, count=False)
+        try:
+            body = await search._get(url)
+        except (PhidownError, OSError) as exc:
+            self.failures[skip] = exc
+            if skip in self.needed and not search.allow_partial:
+                assert self._group is not None
+                self._group.cancel_scope.cancel()  # the search has failed: stop the others
+            return
+        page = self.pages[skip] = list(body.get("value") or [])
+        search._arrived(page)
+        guess = max(self.started) + self.top
+        if not self._counted and len(page) >= self.top and guess <= MAX_SKIP:
+            self._launch(guess)  # a full page: there is probably more

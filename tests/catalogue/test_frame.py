@@ -11,7 +11,7 @@ import pytest
 import shapely
 
 from phidown_async.analysis.coverage import coverage_values, parse_footprints
-from phidown_async.catalogue.frame import add_coverage, dedupe, to_frame
+from phidown_async.catalogue.frame import dedupe, entity_coverage, result_frame, to_frame
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "cdse"
 SQUARE = "POLYGON((10 45,12 45,12 46,10 46,10 45))"
@@ -47,6 +47,11 @@ def test_frame_has_one_column_per_property_unchanged():
     assert df["ContentLength"].iloc[0] == 728976
 
 
+def framed(entities, aoi):
+    """The search's frame of ``entities``: entity columns plus coverage of ``aoi``."""
+    return result_frame(entities, entity_coverage(entities, aoi))
+
+
 def test_frame_of_all_pages_matches_the_count():
     entities = all_entities()
     assert page(1)["@odata.count"] == 47
@@ -58,9 +63,8 @@ def test_frame_of_all_pages_matches_the_count():
 def test_empty_result_has_no_rows_and_no_columns():
     df = to_frame([])
     assert df.shape == (0, 0)
-    result = add_coverage(df, SQUARE)
-    assert "coverage" not in result.columns
-    assert add_coverage(None, SQUARE) is None
+    result = framed([], SQUARE)
+    assert result.shape == (0, 0) and "coverage" not in result.columns
 
 
 def test_dedupe_keeps_the_first_of_each_id():
@@ -76,7 +80,7 @@ def test_dedupe_keeps_the_first_of_each_id():
 
 
 def test_fixture_rows_without_footprints_get_nan_coverage():
-    df = add_coverage(to_frame(dedupe(all_entities())), SQUARE)
+    df = framed(dedupe(all_entities()), SQUARE)
     assert len(df) == 47
     assert df["coverage"].dtype == "float64"
     assert df["coverage"].isna().all()
@@ -142,51 +146,45 @@ def test_coverage_is_rounded_and_capped():
     assert coverage_values([third], SQUARE).tolist() == [33.33]
 
 
-def test_add_coverage_on_burst_rows_reads_the_footprint_string():
-    bursts = to_frame(
-        [
-            {
-                "Id": "a",
-                "BurstId": 15805,
-                "Footprint": "geography'SRID=4326;POLYGON ((10 45, 12 45, 12 46, 10 46, 10 45))'",
-            },
-            {
-                "Id": "b",
-                "BurstId": 15806,
-                "Footprint": "geography'SRID=4326;POLYGON ((10 45, 11 45, 11 46, 10 46, 10 45))'",
-            },
-            {"Id": "c", "BurstId": 15807, "Footprint": None},
-        ]
-    )
-    result = add_coverage(bursts, SQUARE, burst_mode=True)
+def test_coverage_of_burst_rows_reads_the_footprint_string():
+    bursts = [
+        {
+            "Id": "a",
+            "BurstId": 15805,
+            "Footprint": "geography'SRID=4326;POLYGON ((10 45, 12 45, 12 46, 10 46, 10 45))'",
+        },
+        {
+            "Id": "b",
+            "BurstId": 15806,
+            "Footprint": "geography'SRID=4326;POLYGON ((10 45, 11 45, 11 46, 10 46, 10 45))'",
+        },
+        {"Id": "c", "BurstId": 15807, "Footprint": None},
+    ]
+    result = framed(bursts, SQUARE)
     assert result["coverage"].tolist()[:2] == [100.0, 50.0]
     assert math.isnan(result["coverage"].iloc[2])
-    assert "coverage" not in bursts.columns  # the input frame is left unchanged
 
 
 def test_geofootprint_wins_and_footprint_fills_gaps():
-    df = to_frame(
-        [
-            {
-                "Id": "a",
-                "GeoFootprint": LEFT_HALF_GEOJSON,
-                "Footprint": f"geography'SRID=4326;{SQUARE}'",
-            },
-            {"Id": "b", "GeoFootprint": None, "Footprint": f"geography'SRID=4326;{SQUARE}'"},
-        ]
-    )
-    assert add_coverage(df, SQUARE)["coverage"].tolist() == [50.0, 100.0]
+    rows = [
+        {
+            "Id": "a",
+            "GeoFootprint": LEFT_HALF_GEOJSON,
+            "Footprint": f"geography'SRID=4326;{SQUARE}'",
+        },
+        {"Id": "b", "GeoFootprint": None, "Footprint": f"geography'SRID=4326;{SQUARE}'"},
+    ]
+    assert framed(rows, SQUARE)["coverage"].tolist() == [50.0, 100.0]
 
 
-def test_add_coverage_without_aoi_is_nan_and_keeps_columns():
-    df = to_frame([{"Id": "a", "GeoFootprint": SQUARE_GEOJSON}])
-    result = add_coverage(df, None)
+def test_coverage_without_aoi_is_nan_and_keeps_columns():
+    result = framed([{"Id": "a", "GeoFootprint": SQUARE_GEOJSON}], None)
     assert list(result.columns) == ["Id", "GeoFootprint", "coverage"]
     assert result["coverage"].isna().all()
 
 
 def test_frame_without_footprint_columns_gets_nan():
-    result = add_coverage(to_frame([{"Id": "a"}, {"Id": "b"}]), SQUARE)
+    result = framed([{"Id": "a"}, {"Id": "b"}], SQUARE)
     assert result["coverage"].isna().all() and len(result) == 2
 
 
@@ -209,7 +207,7 @@ def test_coverage_for_25000_rows():
             )
         else:
             rows.append({"Id": str(index), "GeoFootprint": None})
-    result = add_coverage(to_frame(rows), SQUARE)
+    result = framed(rows, SQUARE)
     counts = result["coverage"].value_counts(dropna=False)
     assert counts[100.0] == counts[50.0] == counts[25.0] == 6250
     assert result["coverage"].isna().sum() == 6250

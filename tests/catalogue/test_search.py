@@ -6,12 +6,13 @@ import json
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+import anyio
 import httpx
 import pytest
 
 from phidown_async.catalogue.search import Search
 from phidown_async.config import Endpoints, Limits
-from phidown_async.errors import SearchIncompleteError
+from phidown_async.errors import SearchIncompleteError, ServiceError
 from phidown_async.query.parameters import validate_search
 from phidown_async.retry import RetryPolicy
 from phidown_async.sandbox import Faults, Sandbox, SandboxConfig
@@ -207,3 +208,97 @@ async def test_one_page_only_when_count_is_false(sandbox):
         df = await search.frame()
     assert len(df) == 5
     assert transport.sent == 1
+
+
+def _fixture_catalogue(count: int, *, broken_skips: frozenset[int] = frozenset()):
+    """The first ``count`` recorded items as a catalogue; records each request's $skip and
+    whether the first page (the one with ``$count``) had been answered when it came."""
+    items = _fixture_pages()[:count]
+    log: list[tuple[int, bool]] = []
+    first_answered = anyio.Event()
+    others_in = anyio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        query = parse_qs(urlsplit(str(request.url)).query)
+        top, skip = int(query["$top"][0]), int(query.get("$skip", ["0"])[0])
+        counting = query.get("$count") == ["true"]
+        body: dict = {"value": items[skip : skip + top]}
+        if counting and top == 1:  # Search.count()
+            return httpx.Response(200, json={**body, "@odata.count": len(items)})
+        log.append((skip, first_answered.is_set()))
+        if len(log) >= 4:
+            others_in.set()
+        if counting:
+            with anyio.move_on_after(2):  # bounded: gives the guesses time to arrive
+                await others_in.wait()
+            body["@odata.count"] = len(items)
+            first_answered.set()
+        if skip in broken_skips:
+            return httpx.Response(503, json={"detail": "unavailable"})
+        return httpx.Response(200, json=body)
+
+    return httpx.MockTransport(handler), items, log
+
+
+async def test_the_next_pages_are_asked_for_with_the_first():
+    transport, items, log = _fixture_catalogue(47)
+    _, _, df = await _search(
+        Endpoints(),
+        limits=Limits(connections=4),
+        transport=transport,
+        collection_name="SENTINEL-1",
+        top=10,
+        count=True,
+    )
+    assert list(df["Id"]) == [item["Id"] for item in items]
+    # The first page and three guesses went out before that page came back (a round trip
+    # saved); no page was asked for twice, and at most three guesses went past the end.
+    skips = [skip for skip, _ in log]
+    assert len(skips) == len(set(skips)) and set(skips) >= {0, 10, 20, 30, 40}
+    assert len([skip for skip in skips if skip >= 47]) <= 3
+    assert {0, 10, 20, 30} <= {skip for skip, answered in log if not answered}
+
+
+async def test_a_small_result_costs_at_most_the_budget_in_requests():
+    transport, items, log = _fixture_catalogue(7)
+    _, _, df = await _search(
+        Endpoints(),
+        limits=Limits(connections=4),
+        transport=transport,
+        collection_name="SENTINEL-1",
+        top=10,
+        count=True,
+    )
+    assert list(df["Id"]) == [item["Id"] for item in items]
+    assert len(log) == 4  # the page, and three guesses that came back empty
+
+
+async def test_a_failing_guess_past_the_count_does_not_fail_the_search():
+    transport, items, _ = _fixture_catalogue(25, broken_skips=frozenset({30}))
+    search, _, df = await _search(
+        Endpoints(),
+        limits=Limits(connections=4),
+        transport=transport,
+        collection_name="SENTINEL-1",
+        top=10,
+        count=True,
+    )
+    assert list(df["Id"]) == [item["Id"] for item in items]
+    assert not search.incomplete
+
+
+async def test_a_refused_first_page_raises_the_service_error_itself():
+    def refuse(request: httpx.Request) -> httpx.Response:
+        if parse_qs(urlsplit(str(request.url)).query)["$top"] == ["1"]:  # Search.count()
+            return httpx.Response(200, json={"@odata.count": 50, "value": []})
+        return httpx.Response(400, json={"detail": "Invalid filter: unknown field"})
+
+    with pytest.raises(ServiceError, match="Invalid filter") as caught:
+        await _search(
+            Endpoints(),
+            transport=httpx.MockTransport(refuse),
+            collection_name="SENTINEL-1",
+            top=10,
+            count=True,
+        )
+    assert caught.value.status == 400  # not wrapped in an exception group
