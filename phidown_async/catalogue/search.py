@@ -3,8 +3,9 @@
 A :class:`Search` does no I/O until it is used. Pages are fetched concurrently under the
 session's connection budget and retried by the session's policy; results come back in the
 requested order, deduplicated by ``Id``. Past CDSE's ``$skip`` limit the time range is cut
-into ``ContentDate/Start`` windows (counted, then split in halves as often as needed), so a
-search matching 25,000 products returns all 25,000.
+into ``ContentDate/Start`` windows, so a search matching 25,000 products returns all 25,000:
+ordered by that field, the search goes on after the last row it could reach; ordered by
+another, each window is counted and split in halves as often as needed.
 
 If a page keeps failing the search raises :class:`SearchIncompleteError` naming the page,
 unless the caller opted in to partial results (``allow_partial=True``), which are then
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import anyio
@@ -30,7 +32,15 @@ import pandas as pd
 
 from ..errors import PhidownError, SearchIncompleteError, ServiceError
 from ..query.odata import build_params, build_url, collection_url
-from ..query.pages import Window, page_skips, search_window, split_window, window_fits
+from ..query.pages import (
+    Window,
+    page_skips,
+    plan_window,
+    reachable_rows,
+    search_window,
+    window_after,
+    window_fits,
+)
 from ..query.parameters import MAX_SKIP, SearchParams
 from ..session import Session
 from .frame import dedupe, entity_coverage, result_frame
@@ -147,9 +157,13 @@ class Search:
     async def _window_pages(self, window: Window | None, expected: int | None = None):
         """The pages of one time window (``None``: the whole search), in order.
 
+        Ordered by ``ContentDate/Start``, a window too large to page is paged as far as
+        CDSE allows and the rest follows in the window after its last row; ordered by
+        anything else, it is split in two halves, each counted and paged in turn.
+
         Args:
-            expected: the window's likely size (half its parent's count), None if unknown;
-                a window expected to need splitting again makes no guesses.
+            expected: the window's likely size, None if unknown; a window expected to be
+                split makes no guesses.
         """
         if not self.all_pages:
             body, _ = await self._first(window)
@@ -157,22 +171,51 @@ class Search:
             yield Page(self.params.skip or 0, window, body["value"])
             return
         top = self.params.top
+        field, descending = _sort_key(self.params.order_by)
+        by_time = field == "ContentDate/Start"
         room = self.session.limits.connections - 1
-        if expected is not None and not window_fits(expected, top):
+        if expected is not None and not by_time and not window_fits(expected, top):
             room = 0
-        fetch = _WindowFetch(self, window)
+        fetch = _WindowFetch(self, window, page_all=by_time)
         body, total = await fetch.run(room)
-        fits = window_fits(total, top)
-        if not fits:
-            whole = window or search_window(self.params)
-            halves = list(split_window(whole.start, whole.end, inclusive_end=whole.inclusive_end))
-            field, descending = _sort_key(self.params.order_by)
-            if field == "ContentDate/Start" and descending:
+        whole = window or search_window(self.params)
+        if not window_fits(total, top):
+            rest = self._rest_after(fetch, body, whole, descending) if by_time else None
+            if rest is not None:
+                for page in self._window_result(fetch, body, window):
+                    yield page
+                left = total - reachable_rows(top)
+                async for page in self._window_pages(rest, expected=left):
+                    yield page
+                return
+            halves = list(plan_window(whole, total, top))
+            if by_time and descending:
                 halves.reverse()
             for half in halves:
                 async for page in self._window_pages(half, expected=total // 2):
                     yield page
             return
+        for page in self._window_result(fetch, body, window):
+            yield page
+
+    @staticmethod
+    def _rest_after(
+        fetch: _WindowFetch, body: dict[str, Any], whole: Window, descending: bool
+    ) -> Window | None:
+        """The window after the last row received (None: no progress, or no time on it)."""
+        pages = [body["value"], *(fetch.pages[skip] for skip in sorted(fetch.pages))]
+        last = next((page[-1] for page in reversed(pages) if page), None)
+        start = _field_value(last or {}, "ContentDate/Start")
+        try:
+            moment = datetime.fromisoformat(start)
+        except ValueError:
+            return None
+        return window_after(whole, moment, descending=descending)
+
+    def _window_result(
+        self, fetch: _WindowFetch, body: dict[str, Any], window: Window | None
+    ) -> list[Page]:
+        """The window's pages in order; a page that failed raises or is recorded."""
         skips = sorted(fetch.needed)
         missing = [skip for skip in skips if skip not in fetch.pages]
         failures = fetch.failures
@@ -186,10 +229,8 @@ class Search:
                 cause=failures[skip],
             )
         self.failed_pages.extend(FailedPage(s, window, str(failures[s])) for s in missing)
-        yield Page(0, window, body["value"])
-        for skip in skips:
-            if skip in fetch.pages:
-                yield Page(skip, window, fetch.pages[skip])
+        first = Page(0, window, body["value"])
+        return [first, *(Page(s, window, fetch.pages[s]) for s in skips if s in fetch.pages)]
 
     def _arrived(self, entities: list[dict[str, Any]]) -> None:
         """A page came in: work out what the frame will want of it while others travel."""
@@ -255,14 +296,16 @@ class _WindowFetch:
     would cost a round trip. So, until the count is known, the next pages are guessed: as
     many go out beside the first as the connection budget has room for, and each guess
     that comes back full sends the next one. Once the count is known the rest go out. A
-    guess past the end comes back empty (at most a budget's worth are wasted); a window
-    too large to page cancels its guesses, as a page failing for good (without
-    ``allow_partial``) cancels the others.
+    guess past the end comes back empty (at most a budget's worth are wasted). A window
+    too large to page is paged as far as ``$skip`` reaches with ``page_all``, else its
+    guesses are cancelled; a page failing for good (without ``allow_partial``) cancels
+    the others.
     """
 
-    def __init__(self, search: Search, window: Window | None) -> None:
+    def __init__(self, search: Search, window: Window | None, *, page_all: bool) -> None:
         self.search = search
         self.window = window
+        self.page_all = page_all
         self.top = search.params.top
         self.pages: dict[int, list[dict[str, Any]]] = {}
         self.failures: dict[int, BaseException] = {}
@@ -300,10 +343,10 @@ class _WindowFetch:
         search = self.search
         search._arrived(body["value"])
         self._counted = True
-        if not window_fits(total, self.top):
+        if not window_fits(total, self.top) and not self.page_all:
             self._group.cancel_scope.cancel()
             return
-        self.needed = set(page_skips(total, self.top))
+        self.needed = set(page_skips(total, self.top))  # as far as $skip reaches
         if not search.allow_partial and self.needed & self.failures.keys():
             self._group.cancel_scope.cancel()
         for skip in sorted(self.needed - self.started):

@@ -23,6 +23,7 @@ from .pages import (
     reachable_rows,
     search_window,
     split_window,
+    window_after,
     window_fits,
 )
 from .parameters import (
@@ -66,5 +67,6 @@ __all__ = [
     "validate_name",
     "validate_name_pattern",
     "validate_search",
+    "window_after",
     "window_fits",
 ]

@@ -3,8 +3,10 @@
 CDSE serves at most ``$top=1000`` rows per request and refuses ``$skip`` above 10 000, so one
 query can reach at most ``(10000 // top + 1) * top`` rows (11 000 with ``top=1000``; only
 10 200 with ``top=300``, whose last legal skip is 9 900). A bigger search is cut into time
-windows on ``ContentDate/Start``: the caller counts a window, asks :func:`plan_window`, and
-either pages it or counts its two halves, recursively.
+windows on ``ContentDate/Start``. Ordered by that field, it pages what it can reach and goes
+on in the window :func:`window_after` the last row it got (ties with that row come again and
+are dropped by ``Id``); ordered by anything else, it counts a window, asks
+:func:`plan_window`, and either pages it or counts its two halves, recursively.
 
 Window bounds never overlap and leave no gap: a window is ``start <= t < end``, or
 ``start <= t <= end`` when ``inclusive_end`` is true (burst searches end with ``le``, as in
@@ -17,7 +19,7 @@ Example:
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from ..errors import QueryError, SearchIncompleteError
@@ -33,6 +35,7 @@ __all__ = [
     "reachable_rows",
     "search_window",
     "split_window",
+    "window_after",
     "window_fits",
 ]
 
@@ -114,6 +117,27 @@ def split_window(
     if not start < mid < end:
         raise QueryError(f"The window {start.isoformat()} .. {end.isoformat()} cannot be split")
     return Window(start, mid, False), Window(mid, end, inclusive_end)
+
+
+def window_after(window: Window, last_start: datetime, *, descending: bool) -> Window | None:
+    """The part of ``window`` still to page after rows ordered by ``ContentDate/Start``.
+
+    Args:
+        window: the window paged so far.
+        last_start: ``ContentDate/Start`` of the last row received.
+        descending: the rows come latest first.
+
+    Returns:
+        ``[window.start, last_start]`` for a descending order (as ``lt last_start + 1 µs``,
+        CDSE's resolution), ``[last_start, window.end)`` for an ascending one: both hold the
+        rows not received yet and those tied with the last one. None when that would not
+        be smaller than ``window`` (every row received so far shares one instant).
+    """
+    last = _utc(last_start)
+    if descending:
+        end = last + timedelta(microseconds=1)
+        return Window(window.start, end, False) if end < _utc(window.end) else None
+    return Window(last, window.end, window.inclusive_end) if last > _utc(window.start) else None
 
 
 def plan_window(

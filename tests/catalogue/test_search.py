@@ -185,6 +185,33 @@ async def test_25000_products_all_returned_once_with_bounded_concurrency(bulk):
     assert len(df) == count == df["Id"].nunique()
     assert not search.incomplete
     assert 1 < transport.peak <= 3
+    # Ordered by time, the search goes on after the last row it could reach: little more
+    # than one request per page (count(), 25 pages, a few repeated at window edges and
+    # guesses past the end), where counting and halving windows would take 31 or more.
+    assert transport.sent <= 30
+    starts = [d["Start"] for d in df["ContentDate"]]
+    assert starts == sorted(starts, reverse=True)
+
+
+async def test_25000_products_ordered_by_another_field_come_through_split_windows(bulk):
+    transport = CountingTransport()
+    search, count, df = await _search(
+        bulk.endpoints,
+        limits=Limits(connections=3),
+        transport=transport,
+        collection_name="SENTINEL-1",
+        product_type="GRD",
+        start_date="2024-03-01T00:00:00Z",
+        end_date="2024-04-01T00:00:00Z",
+        order_by="PublicationDate asc",
+        count=True,
+    )
+    assert count >= 25_000
+    assert len(df) == count == df["Id"].nunique()
+    assert not search.incomplete
+    published = list(df["PublicationDate"])
+    assert published == sorted(published)
+    assert transport.peak <= 3
 
 
 async def test_25000_bursts_all_returned_once(bulk):

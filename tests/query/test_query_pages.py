@@ -18,6 +18,7 @@ from phidown_async.query import (
     search_window,
     split_window,
     validate_search,
+    window_after,
     window_fits,
 )
 from phidown_async.query.pages import ARCHIVE_START, SENTINEL1_LAUNCH
@@ -197,3 +198,31 @@ def test_search_window_defaults():
     future = validate_search(start_date="2030-01-01")
     window = search_window(future, now=NOW)
     assert window.start == window.end == datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def test_window_after_a_descending_page_keeps_the_last_instant_and_what_is_earlier():
+    window = Window(T0, T0 + timedelta(days=30), None)
+    last = T0 + timedelta(days=12, microseconds=7)
+    rest = window_after(window, last, descending=True)
+    assert rest == Window(T0, last + timedelta(microseconds=1), False)
+    assert "lt 2024-01-13T00:00:00.000008Z" in build_filter(
+        validate_search(collection_name="SENTINEL-1"), window=rest
+    )
+
+
+def test_window_after_an_ascending_page_starts_at_the_last_instant():
+    window = Window(T0, T0 + timedelta(days=30), True)
+    last = T0 + timedelta(days=3)
+    assert window_after(window, last, descending=False) == Window(last, window.end, True)
+    # A naive instant is UTC, as everywhere in the engine.
+    assert window_after(window, last.replace(tzinfo=None), descending=False) == Window(
+        last, window.end, True
+    )
+
+
+def test_window_after_rows_that_all_share_one_instant_is_none():
+    window = Window(T0, T0 + timedelta(days=1), False)
+    assert window_after(window, T0, descending=False) is None
+    assert window_after(window, window.end - timedelta(microseconds=1), descending=True) is None
+    inclusive = Window(T0, T0 + timedelta(days=1), True)
+    assert window_after(inclusive, inclusive.end, descending=True) is None
