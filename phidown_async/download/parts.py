@@ -150,7 +150,7 @@ async def first_batch(response: httpx.Response, batches: AsyncIterator[list[byte
         ErrorPage: the body is an error page (or empty), not a zip.
     """
     first = await anext(batches, [])
-    head = b"".join(first)[:512] if len(first[0] if first else b"") < 512 else first[0][:512]
+    head = first[0][:512] if first and len(first[0]) >= 512 else b"".join(first)[:512]
     if looks_like_error_page(head, response.headers.get("Content-Type")):
         text = head[:200].decode("utf-8", "replace")
         snippet = " ".join(re.sub(r"<[^>]*>", " ", text).split())[:120]
