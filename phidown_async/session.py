@@ -19,6 +19,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import httpx
+import orjson
 import tenacity
 
 from .auth import NO_AUTH, AuthTransport, TokenService, TokenSource
@@ -159,8 +160,8 @@ class Session:
             ) from exc
         self.budget.succeeded()
         try:
-            body = json.loads(response.content)
-        except ValueError:
+            body = orjson.loads(response.content)
+        except ValueError:  # orjson.JSONDecodeError is one
             body = None
         if not isinstance(body, dict):
             raise ServiceError(
