@@ -273,6 +273,19 @@ def _section(data: dict[str, Any], quick: bool) -> str:
         "(each full page then sends the next; at most three come back empty), and computes "
         "each page's coverage while the others are on their way.",
     ]
+    plain, shapely_ = first["tools"].get(PHIDOWN_PLAIN, {}), first["tools"].get(PHIDOWN, {})
+    if all("seconds_median" in t for t in (four, plain, shapely_)):
+        spread = max(
+            (t["seconds_max"] - t["seconds_min"]) / t["seconds_median"] for t in (four, plain)
+        )
+        lines[-1] += (
+            f" At {first['matches']:,} matches both tools wait on the same page builds, so "
+            f"their medians are close (ours/plain phidown "
+            f"{four['seconds_median'] / plain['seconds_median']:.2f}) next to a run-to-run "
+            f"spread of up to {100 * spread:.0f}%; against phidown computing the same "
+            f"coverage column the ratio is "
+            f"{four['seconds_median'] / shapely_['seconds_median']:.2f}."
+        )
     if "seconds_median" in four and "seconds_median" in six:
         lines[-1] += (
             f" Given 6 connections it takes {six['seconds_median']:.2f} s (4: "
