@@ -169,7 +169,8 @@ async def test_a_page_failing_transiently_is_retried_not_dropped():
     assert len(df) == total == df["Id"].nunique()
 
 
-async def test_25000_products_all_returned_once_with_bounded_concurrency(bulk):
+async def _bulk_march(bulk, **extra):
+    """Every GRD product of March 2024 in the bulk sandbox, over at most 3 connections."""
     transport = CountingTransport()
     search, count, df = await _search(
         bulk.endpoints,
@@ -180,7 +181,13 @@ async def test_25000_products_all_returned_once_with_bounded_concurrency(bulk):
         start_date="2024-03-01T00:00:00Z",
         end_date="2024-04-01T00:00:00Z",
         count=True,
+        **extra,
     )
+    return transport, search, count, df
+
+
+async def test_25000_products_all_returned_once_with_bounded_concurrency(bulk):
+    transport, search, count, df = await _bulk_march(bulk)
     assert count >= 25_000
     assert len(df) == count == df["Id"].nunique()
     assert not search.incomplete
@@ -194,18 +201,7 @@ async def test_25000_products_all_returned_once_with_bounded_concurrency(bulk):
 
 
 async def test_25000_products_ordered_by_another_field_come_through_split_windows(bulk):
-    transport = CountingTransport()
-    search, count, df = await _search(
-        bulk.endpoints,
-        limits=Limits(connections=3),
-        transport=transport,
-        collection_name="SENTINEL-1",
-        product_type="GRD",
-        start_date="2024-03-01T00:00:00Z",
-        end_date="2024-04-01T00:00:00Z",
-        order_by="PublicationDate asc",
-        count=True,
-    )
+    transport, search, count, df = await _bulk_march(bulk, order_by="PublicationDate asc")
     assert count >= 25_000
     assert len(df) == count == df["Id"].nunique()
     assert not search.incomplete
@@ -267,9 +263,9 @@ def _fixture_catalogue(count: int, *, broken_skips: frozenset[int] = frozenset()
     return httpx.MockTransport(handler), items, log
 
 
-async def test_the_next_pages_are_asked_for_with_the_first():
-    transport, items, log = _fixture_catalogue(47)
-    _, _, df = await _search(
+async def _pages_of_ten(transport):
+    """A SENTINEL-1 search in pages of 10 over 4 connections, against ``transport``."""
+    return await _search(
         Endpoints(),
         limits=Limits(connections=4),
         transport=transport,
@@ -277,6 +273,11 @@ async def test_the_next_pages_are_asked_for_with_the_first():
         top=10,
         count=True,
     )
+
+
+async def test_the_next_pages_are_asked_for_with_the_first():
+    transport, items, log = _fixture_catalogue(47)
+    _, _, df = await _pages_of_ten(transport)
     assert list(df["Id"]) == [item["Id"] for item in items]
     # The first page and three guesses went out before that page came back (a round trip
     # saved); no page was asked for twice, and at most three guesses went past the end.
@@ -288,28 +289,14 @@ async def test_the_next_pages_are_asked_for_with_the_first():
 
 async def test_a_small_result_costs_at_most_the_budget_in_requests():
     transport, items, log = _fixture_catalogue(7)
-    _, _, df = await _search(
-        Endpoints(),
-        limits=Limits(connections=4),
-        transport=transport,
-        collection_name="SENTINEL-1",
-        top=10,
-        count=True,
-    )
+    _, _, df = await _pages_of_ten(transport)
     assert list(df["Id"]) == [item["Id"] for item in items]
     assert len(log) == 4  # the page, and three guesses that came back empty
 
 
 async def test_a_failing_guess_past_the_count_does_not_fail_the_search():
     transport, items, _ = _fixture_catalogue(25, broken_skips=frozenset({30}))
-    search, _, df = await _search(
-        Endpoints(),
-        limits=Limits(connections=4),
-        transport=transport,
-        collection_name="SENTINEL-1",
-        top=10,
-        count=True,
-    )
+    search, _, df = await _pages_of_ten(transport)
     assert list(df["Id"]) == [item["Id"] for item in items]
     assert not search.incomplete
 
