@@ -5,7 +5,8 @@ through httpcore, h11 and anyio (a timeout scope, a parser step, an event object
 fast link those Python layers, not the bytes, are what a download spends its CPU on.
 `WideReads` lets each read take whatever the socket has buffered, up to `READ_BYTES`, so
 a gigabyte costs a few thousand trips through those layers instead of sixteen thousand;
-h11 accepts any amount of data per read.
+h11 accepts any amount of data per read. Plain TCP only: over TLS a read yields at most one
+16 KiB record whatever it asks for, so a TLS stream is handed on as it is.
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ class _WideStream(httpcore.AsyncNetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        return _WideStream(await self._stream.start_tls(ssl_context, server_hostname, timeout))
+        # Asking a TLS stream for a megabyte would only allocate one per 16 KiB record.
+        return await self._stream.start_tls(ssl_context, server_hostname, timeout)
 
     def get_extra_info(self, info: str) -> Any:
         return self._stream.get_extra_info(info)

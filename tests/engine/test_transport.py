@@ -75,15 +75,19 @@ async def test_a_download_reads_far_more_than_64_kib_at_a_time():
     assert max(got for _, got in counting.reads) > 64 * 1024
 
 
-async def test_wide_reads_pass_tls_upgrades_through_wrapped():
-    class Upgrading(httpcore.AsyncNetworkStream):
+async def test_a_tls_upgrade_is_handed_on_as_it_is():
+    class Upgraded(httpcore.AsyncNetworkStream):
+        pass
+
+    class Plain(httpcore.AsyncNetworkStream):
         async def start_tls(self, ssl_context: Any, server_hostname: Any = None, timeout=None):
-            return self
+            return upgraded
 
     class Backend(httpcore.AsyncNetworkBackend):
         async def connect_tcp(self, host: str, port: int, **kwargs: Any) -> Any:
-            return Upgrading()
+            return Plain()
 
+    upgraded = Upgraded()
     stream = await WideReads(Backend()).connect_tcp("example.invalid", 443)
-    upgraded = await stream.start_tls(None)  # type: ignore[arg-type]
-    assert type(upgraded) is type(stream)
+    assert type(stream) is not Plain  # plain TCP reads wide
+    assert await stream.start_tls(None) is upgraded  # type: ignore[arg-type]
