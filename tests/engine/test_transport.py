@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import ssl
 from typing import Any
 
 import anyio
 import httpcore
 import httpx
+import trustme
+from anyio.streams.tls import TLSListener
 
 from phidown_async.transport import READ_BYTES, WideReads, pooled_transport
 
@@ -43,8 +46,8 @@ class CountingBackend(httpcore.AsyncNetworkBackend):
         await self.inner.sleep(seconds)
 
 
-async def serve_body(listener: anyio.abc.SocketListener) -> None:
-    async def handle(client: anyio.abc.SocketStream) -> None:
+async def serve_body(listener: anyio.abc.Listener) -> None:
+    async def handle(client: anyio.abc.ByteStream) -> None:
         async with client:
             request = b""
             while b"\r\n\r\n" not in request:
@@ -91,3 +94,24 @@ async def test_a_tls_upgrade_is_handed_on_as_it_is():
     stream = await WideReads(Backend()).connect_tcp("example.invalid", 443)
     assert type(stream) is not Plain  # plain TCP reads wide
     assert await stream.start_tls(None) is upgraded  # type: ignore[arg-type]
+
+
+async def test_a_download_over_https_arrives_whole():
+    ca = trustme.CA()
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_tls)
+    client_tls = ssl.create_default_context()
+    ca.configure_trust(client_tls)
+    transport = pooled_transport(tls=client_tls, limits=httpx.Limits())
+    with anyio.fail_after(30):
+        tcp = await anyio.create_tcp_listener(local_host="127.0.0.1")
+        port = tcp.extra(anyio.abc.SocketAttribute.local_port)
+        listener = TLSListener(tcp, server_tls, standard_compatible=False)
+        async with listener, anyio.create_task_group() as tg:
+            tg.start_soon(serve_body, listener)
+            async with httpx.AsyncClient(transport=transport) as client:
+                response = await client.get(f"https://127.0.0.1:{port}/product.zip")
+            tg.cancel_scope.cancel()
+
+    assert response.status_code == 200
+    assert response.content == BODY
