@@ -26,7 +26,7 @@ from rich.console import Console
 from ..config import Credentials, Endpoints, Limits, S3Keys
 from ..download import LEDGER_NAME, download_products
 from ..download.bursts import download_bursts
-from ..download.pool import RunSummary
+from ..download.results import RunSummary
 from ..errors import AuthError, ConfigError, CredentialsError, PhidownError
 from ..events import EventSink
 from ..ledger import Ledger

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from ..download.pool import ItemResult, RunSummary
+from ..download.results import ItemResult, RunSummary
 from .console import EXIT_FAILED, EXIT_OK, format_bytes, format_duration
 
 

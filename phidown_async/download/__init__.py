@@ -22,7 +22,8 @@ from ..events import EventSink, discard
 from ..retry import RetryPolicy
 from ..session import Session
 from .plan import Job, Selection, plan_jobs, select
-from .pool import ItemResult, ProgressReport, RunSummary, TransferFn, run_pool
+from .pool import ProgressReport, TransferFn, run_pool
+from .results import ItemResult, RunSummary
 from .run import LEDGER_NAME, announce_rejected, open_ledger, open_session
 from .transfer import HttpTransfer
 

@@ -49,7 +49,8 @@ from .parts import (
     resume_headers,
 )
 from .plan import Job, is_missing, to_records
-from .pool import ItemResult, ProgressReport, RunSummary
+from .pool import ProgressReport
+from .results import ItemResult, RunSummary
 from .run import LEDGER_NAME as LEDGER_NAME
 from .run import announce_rejected, open_ledger, open_session, run_in_order
 from .run import merge_results as merge_results

@@ -26,8 +26,9 @@ from ..events import EventSink, ItemStarted
 from ..retry import RetryableStatusError, RetryPolicy
 from ..session import Session, describe
 from .plan import Job
-from .pool import ItemResult, ProgressReport
+from .pool import ProgressReport
 from .progress import ClaimLost, ProgressBatches, count_failure, retry_later
+from .results import ItemResult
 from .verify import StreamHasher, looks_like_error_page, stream_algorithms
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)

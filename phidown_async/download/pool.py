@@ -14,9 +14,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import anyio
 import anyio.abc
@@ -25,86 +23,7 @@ import anyio.to_thread
 from ..events import EventSink, ItemFailed, ItemSkipped, ItemVerified, discard
 from ..ledger import Ledger, NewItem, make_owner
 from .plan import Job
-
-Status = Literal["downloaded", "skipped", "failed"]
-
-
-@dataclass(frozen=True)
-class ItemResult:
-    """The outcome of one item.
-
-    Attributes:
-        id, name: the item.
-        status: ``downloaded`` (verified and in place), ``skipped`` (nothing to do, or
-            another process holds it) or ``failed``.
-        path: the verified file (None unless downloaded, or skipped because already there).
-        reason: why it failed or was skipped.
-        attempts: requests tried for it in this run.
-        bytes: bytes received over the network in this run.
-        size: size of the verified file.
-        checksum: ``<algorithm>:<hex>`` of the verified file, when known.
-    """
-
-    id: str
-    name: str
-    status: Status
-    path: Path | None = None
-    reason: str | None = None
-    attempts: int = 0
-    bytes: int = 0
-    size: int | None = None
-    checksum: str | None = None
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """Every item's outcome (in input order) and how long the run took."""
-
-    results: tuple[ItemResult, ...]
-    seconds: float
-
-    def _count(self, status: Status) -> int:
-        return sum(1 for result in self.results if result.status == status)
-
-    @property
-    def downloaded(self) -> int:
-        return self._count("downloaded")
-
-    @property
-    def skipped(self) -> int:
-        return self._count("skipped")
-
-    @property
-    def failed(self) -> int:
-        return self._count("failed")
-
-    @property
-    def bytes(self) -> int:
-        """Bytes received over the network in this run."""
-        return sum(result.bytes for result in self.results)
-
-    @property
-    def failures(self) -> tuple[ItemResult, ...]:
-        return tuple(result for result in self.results if result.status == "failed")
-
-    @property
-    def ok(self) -> bool:
-        """True when no item failed."""
-        return self.failed == 0
-
-
-def already_there(job: Job, size: int, checksum: str | None = None) -> ItemResult:
-    """The skipped result of a job whose verified file (or folder) is already in place."""
-    return ItemResult(
-        job.id,
-        job.name,
-        "skipped",
-        path=job.target,
-        reason="already on disk and verified",
-        size=size,
-        checksum=checksum,
-    )
-
+from .results import ItemResult, RunSummary
 
 ProgressReport = Callable[[int], Awaitable[bool]]
 """Told the bytes on disk of an item now and then; returns False when its claim was lost."""

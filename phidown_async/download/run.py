@@ -20,7 +20,8 @@ from ..ledger import Ledger
 from ..retry import RetryPolicy
 from ..session import Session
 from .plan import Job
-from .pool import ItemResult, RunSummary, TransferFn, run_pool
+from .pool import TransferFn, run_pool
+from .results import ItemResult, RunSummary
 
 LEDGER_NAME = ".phidown_ledger.sqlite"
 

@@ -52,8 +52,9 @@ from ..quota import ConnectionBudget
 from ..retry import RetryableStatusError, RetryPolicy
 from ..session import Session
 from .plan import Job, is_missing, is_product_id, to_records
-from .pool import ItemResult, ProgressReport, RunSummary, already_there
+from .pool import ProgressReport
 from .progress import ClaimLost, ProgressBatches, count_failure, retry_later
+from .results import ItemResult, RunSummary, already_there
 from .run import announce_rejected, open_ledger, open_session, run_in_order
 from .verify import (
     MANIFEST_NAMES,

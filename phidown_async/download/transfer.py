@@ -37,7 +37,8 @@ from .parts import (
     resume_headers,
 )
 from .plan import Job
-from .pool import ItemResult, ProgressReport, already_there
+from .pool import ProgressReport
+from .results import ItemResult, already_there
 from .verify import (
     StreamHasher,
     compare_checksums,

@@ -24,7 +24,7 @@ from ..auth import StaticToken
 from ..config import Credentials, Endpoints, Limits, S3Keys
 from ..download import download_products as _download_https
 from ..download.bursts import download_bursts as _download_bursts
-from ..download.pool import RunSummary
+from ..download.results import RunSummary
 from ..errors import AuthError, CredentialsError
 from ..events import Event, ItemFailed, ItemStarted, ItemVerified, RetryScheduled
 from ..portal import run_sync

@@ -15,7 +15,8 @@ import pytest
 from phidown_async.config import Credentials, Endpoints, Limits
 from phidown_async.download import LEDGER_NAME, download_products
 from phidown_async.download.plan import plan_jobs
-from phidown_async.download.pool import ItemResult, run_pool
+from phidown_async.download.pool import run_pool
+from phidown_async.download.results import ItemResult
 from phidown_async.errors import AuthError
 from phidown_async.events import (
     EventLog,
