@@ -21,7 +21,8 @@ import httpx
 from .config import CLIENT_ID, Credentials
 from .errors import AuthError, ServiceError
 from .events import EventSink, TokenRefreshed, discard
-from .retry import RetryableStatusError, RetryPolicy, parse_retry_after
+from .http_errors import status_error
+from .retry import RetryPolicy
 
 NO_AUTH = "phidown_async.no_auth"
 """Request extension: when true, the request goes out without a token unless a 401 asks for one."""
@@ -225,28 +226,24 @@ class TokenService:
         status = response.status_code
         if status < 400:
             return
+        code: str | None = None
         if self._retry.is_retryable_status(status):
-            raise RetryableStatusError(
-                status,
-                parse_retry_after(response.headers.get("Retry-After")),
-                self._url,
-                message=f"The CDSE token endpoint answered {status} to the {grant} grant.",
+            message = f"The CDSE token endpoint answered {status} to the {grant} grant."
+        else:
+            code, description = _keycloak_error(response)
+            detail = f"{description} ({code})" if description else code or response.reason_phrase
+            who = f"user {self._credentials.username!r}"
+            hint = (
+                " Check CDSE_USERNAME / CDSE_PASSWORD or ~/.netrc."
+                if grant == "password" and status in (400, 401)
+                else ""
             )
-        error, description = _keycloak_error(response)
-        detail = f"{description} ({error})" if description else error or response.reason_phrase
-        detail = self.redact(detail[:200])
-        who = f"user {self._credentials.username!r}"
-        hint = (
-            " Check CDSE_USERNAME / CDSE_PASSWORD or ~/.netrc."
-            if grant == "password" and status in (400, 401)
-            else ""
-        )
-        raise AuthError(
-            f"The CDSE token endpoint refused the {grant} grant for {who}: "
-            f"{status} {detail}.{hint}",
-            status=status,
-            code=error,
-            url=self._url,
+            message = (
+                f"The CDSE token endpoint refused the {grant} grant for {who}: "
+                f"{status} {self.redact(detail[:200])}.{hint}"
+            )
+        raise status_error(
+            response, message, policy=self._retry, url=self._url, code=code, refusal=AuthError
         )
 
     def _body(self, response: httpx.Response, grant: str) -> dict[str, Any]:

@@ -30,13 +30,33 @@ OnRetry = Callable[[int, float, BaseException], None]
 """Called before each sleep with (failed attempt number, 1-based; delay in seconds; error)."""
 
 
-class RetryableStatusError(ServiceError):
-    """CDSE answered with a status that another try may fix (429, 503, other 5xx, ...).
+class RetryableError(ServiceError):
+    """A failure that another try may fix: a dropped connection, a throttle, a 5xx.
 
     Attributes:
         retry_after: seconds the server asked us to wait (``Retry-After``), or None.
+        throttled: the service said the account sends too much (429, S3 ``SlowDown``):
+            such a failure is about the account, not the item, and uses up none of its tries.
         status, code, url: as in `ServiceError`.
     """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        throttled: bool = False,
+        status: int | None = None,
+        code: str | None = None,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(message, status=status, code=code, url=url)
+        self.retry_after = retry_after
+        self.throttled = throttled
+
+
+class RetryableStatusError(RetryableError):
+    """CDSE answered with a status that another try may fix (429, 503, other 5xx, ...)."""
 
     def __init__(
         self,
@@ -46,10 +66,17 @@ class RetryableStatusError(ServiceError):
         *,
         code: str | None = None,
         message: str | None = None,
+        throttled: bool | None = None,
     ) -> None:
         text = message or f"CDSE answered {status}" + (f" for {url}" if url else "")
-        super().__init__(text, status=status, code=code, url=url)
-        self.retry_after = retry_after
+        super().__init__(
+            text,
+            retry_after=retry_after,
+            throttled=status == 429 if throttled is None else throttled,
+            status=status,
+            code=code,
+            url=url,
+        )
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -84,12 +111,14 @@ def is_retryable(exc: BaseException, statuses: frozenset[int] = RETRYABLE_STATUS
     """True when another try could succeed where ``exc`` failed.
 
     Retryable: `RetryableStatusError` and `httpx.HTTPStatusError` with a status in ``statuses``;
-    timeouts, network errors (connect, read, write, close) and the server breaking the protocol
-    (e.g. closing the connection mid-body). Everything else (400, 401 after a refresh, 403,
-    404, 422, our own bugs) is not.
+    any other `RetryableError`; timeouts, network errors (connect, read, write, close) and
+    the server breaking the protocol (e.g. closing the connection mid-body). Everything else
+    (400, 401 after a refresh, 403, 404, 422, our own bugs) is not.
     """
     if isinstance(exc, RetryableStatusError):
         return exc.status in statuses
+    if isinstance(exc, RetryableError):
+        return True
     if isinstance(exc, httpx.HTTPStatusError):
         return exc.response.status_code in statuses
     return isinstance(exc, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError)

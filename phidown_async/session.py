@@ -24,10 +24,11 @@ import tenacity
 
 from .auth import NO_AUTH, AuthTransport, TokenService, TokenSource
 from .config import Credentials, Endpoints, Limits
-from .errors import AuthError, NotFoundError, ServiceError
+from .errors import ServiceError
 from .events import EventSink, RetryScheduled, discard
+from .http_errors import status_error
 from .quota import ConnectionBudget
-from .retry import RetryableStatusError, RetryPolicy, parse_retry_after
+from .retry import RetryableStatusError, RetryPolicy
 from .transport import pooled_transport
 
 # Error bodies are read only this far: enough for any JSON error, bounded for HTML pages.
@@ -221,21 +222,15 @@ class Session:
             message += ": " + " ".join(p for p in (f"[{code}]" if code else "", detail) if p)
         if self.tokens is not None:
             message = self.tokens.redact(message)
-        if self.retry.is_retryable_status(status):
-            retry_after = parse_retry_after(response.headers.get("Retry-After"))
-            if status in _THROTTLE_STATUSES:
-                self.budget.throttle(retry_after, reason=f"{status} {code or ''}".strip())
-            raise RetryableStatusError(status, retry_after, url, code=code, message=message)
-        if status == 401:
-            if self.tokens is None:
-                message += (
-                    ". This needs a CDSE account: set CDSE_USERNAME and CDSE_PASSWORD "
-                    "or add the identity host to ~/.netrc."
-                )
-            raise AuthError(message, status=status, code=code, url=url)
-        if status == 404:
-            raise NotFoundError(message, status=status, code=code, url=url)
-        raise ServiceError(message, status=status, code=code, url=url)
+        if self.tokens is None and status == 401:
+            message += (
+                ". This needs a CDSE account: set CDSE_USERNAME and CDSE_PASSWORD "
+                "or add the identity host to ~/.netrc."
+            )
+        error = status_error(response, message, policy=self.retry, url=url, code=code)
+        if isinstance(error, RetryableStatusError) and status in _THROTTLE_STATUSES:
+            self.budget.throttle(error.retry_after, reason=f"{status} {code or ''}".strip())
+        raise error
 
 
 def safe_url(url: httpx.URL) -> str:
