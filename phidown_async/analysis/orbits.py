@@ -11,12 +11,12 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import anyio
 import pandas as pd
 
 from phidown_async.analysis.aoi import get_recommended_orbit_direction
 from phidown_async.analysis.coverage import coverage_series
 from phidown_async.analysis.inputs import SearchFn, require_aoi_and_dates
+from phidown_async.concurrency import FirstErrorGroup
 
 __all__ = [
     "ORBIT_DIRECTIONS",
@@ -91,21 +91,13 @@ async def _search_concurrently(
     search: SearchFn, calls: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, pd.DataFrame]:
     frames: dict[str, pd.DataFrame] = {}
-    failures: list[Exception] = []
 
     async def run(key: str, kwargs: Mapping[str, Any]) -> None:
-        try:
-            frames[key] = await search(**kwargs)
-        except Exception as exc:
-            # Re-raised bare below: callers catch ServiceError etc., not an ExceptionGroup.
-            failures.append(exc)
-            group.cancel_scope.cancel()
+        frames[key] = await search(**kwargs)
 
-    async with anyio.create_task_group() as group:
+    async with FirstErrorGroup() as group:
         for key, kwargs in calls.items():
             group.start_soon(run, key, kwargs)
-    if failures:
-        raise failures[0]
     return frames
 
 

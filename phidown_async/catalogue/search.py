@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import anyio
 import pandas as pd
 
+from ..concurrency import FirstErrorGroup
 from ..errors import PhidownError, SearchIncompleteError, ServiceError
 from ..query.odata import build_params, build_url, collection_url
 from ..query.pages import (
@@ -313,7 +313,7 @@ class _WindowFetch:
         #: The pages after the first that the count says exist (empty until it is known).
         self.needed: set[int] = set()
         self._counted = False
-        self._group: anyio.abc.TaskGroup | None = None
+        self._group: FirstErrorGroup | None = None
 
     async def run(self, guesses: int) -> tuple[dict[str, Any], int]:
         """Fetch the window; returns the first page's body and the window's count.
@@ -321,20 +321,12 @@ class _WindowFetch:
         Raises:
             whatever the first request raised (its page's failures are not recorded).
         """
-        first: tuple[dict[str, Any], int] | Exception
-        async with anyio.create_task_group() as self._group:
+        async with FirstErrorGroup() as self._group:
             for skip in range(self.top, self.top * guesses + 1, self.top):
                 if skip <= MAX_SKIP:
                     self._launch(skip)
-            try:
-                first = await self.search._first(self.window)
-            except Exception as exc:  # raised below as it is, not in an exception group
-                first = exc
-                self._group.cancel_scope.cancel()
-            else:
-                self._counted_as(*first)
-        if isinstance(first, Exception):
-            raise first
+            first = await self.search._first(self.window)
+            self._counted_as(*first)
         return first
 
     def _counted_as(self, body: dict[str, Any], total: int) -> None:

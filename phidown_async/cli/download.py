@@ -23,6 +23,7 @@ import pandas as pd
 import typer
 from rich.console import Console
 
+from ..concurrency import FirstErrorGroup
 from ..config import Credentials, Endpoints, Limits, S3Keys
 from ..download import LEDGER_NAME, download_products
 from ..download.bursts import download_bursts
@@ -146,9 +147,8 @@ async def interruptible(
 ) -> RunSummary | None:
     """Run ``func(*args)``; None when SIGINT/SIGTERM stopped it (after it cleaned up)."""
     result: RunSummary | None = None
-    error: BaseException | None = None
     watch_signals = threading.current_thread() is threading.main_thread()
-    async with anyio.create_task_group() as group:
+    async with FirstErrorGroup() as group:
 
         async def watch() -> None:
             with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
@@ -158,13 +158,8 @@ async def interruptible(
 
         if watch_signals:
             group.start_soon(watch)
-        try:
-            result = await func(*args)
-        except Exception as exc:  # raised after the task group, not wrapped in a group
-            error = exc
+        result = await func(*args)
         group.cancel_scope.cancel()
-    if error is not None:
-        raise error
     return result
 
 
