@@ -326,7 +326,7 @@ def check_costs(path: Path) -> dict[str, float]:
     Measured in this process, one thread, on the sandbox's own copy of the zip (in the page
     cache after the runs), so the figures are the checks' cost alone.
     """
-    from phidown_async.download.verify import verify_zip
+    from phidown_async.download.archive import verify_zip
 
     data = path.read_bytes()
     gb = len(data) / 1e9

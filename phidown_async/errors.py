@@ -93,4 +93,23 @@ class TransferError(PhidownError):
 
 
 class VerificationError(PhidownError):
-    """Downloaded bytes failed verification (size, checksum, zip or manifest)."""
+    """Downloaded bytes failed verification (size, checksum, zip or manifest).
+
+    Attributes:
+        path: the file or zip member checked, as the message names it, or None.
+        expected: the size or checksum it should have, when a comparison failed.
+        actual: the size or checksum it has, when a comparison failed.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        expected: str | int | None = None,
+        actual: str | int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.path = path
+        self.expected = expected
+        self.actual = actual

@@ -8,7 +8,7 @@ it), checks the zip (CRCs, and the SAFE's ``manifest.safe`` where it lists files
 gives it its final name.
 
 File names come from the server and are never trusted: they are sanitised
-(`verify.safe_filename`), and a name already taken by another burst of the run, or by a file
+(`names.safe_filename`), and a name already taken by another burst of the run, or by a file
 on disk with other bytes, gets the burst Id appended, so no burst overwrites another.
 
 Bulk downloads go through the shared worker pool and ledger (`pool.run_pool`), so they are
@@ -38,6 +38,9 @@ from ..errors import AuthError, ServiceError, VerificationError
 from ..events import EventSink, discard
 from ..retry import RetryPolicy
 from ..session import Session
+from .archive import verify_zip_async
+from .checksums import StreamHasher, hash_file
+from .names import parse_content_disposition, safe_filename
 from .parts import (
     PartState,
     PartTransfer,
@@ -54,13 +57,6 @@ from .results import ItemResult, RunSummary
 from .run import LEDGER_NAME as LEDGER_NAME
 from .run import announce_rejected, open_ledger, open_session, run_in_order
 from .run import merge_results as merge_results
-from .verify import (
-    StreamHasher,
-    hash_file,
-    parse_content_disposition,
-    safe_filename,
-    verify_zip_async,
-)
 
 PART_SUFFIX = ".zip.part"
 META_SUFFIX = ".json"
@@ -381,10 +377,7 @@ class BurstTransfer(PartTransfer[_State]):
         hasher = await self._hasher_at(job, state, size)
         # Burst manifests have emptied checksums: the zip's CRCs and the listed files are
         # what can be checked.
-        try:
-            await verify_zip_async(job.part, check_manifest=True)
-        except VerificationError as exc:
-            raise VerificationError(str(exc).replace(job.part.name, f"burst {job.id}")) from None
+        await verify_zip_async(job.part, check_manifest=True, subject=f"burst {job.id}")
         md5 = hasher.hexdigests()["MD5"]
         server_name = state.meta.filename if state.meta else None
         target = await self._place(job, server_name, size, md5)

@@ -25,11 +25,12 @@ from ..errors import AuthError, ServiceError, VerificationError
 from ..events import EventSink, ItemStarted
 from ..retry import RetryableStatusError, RetryPolicy
 from ..session import Session, describe
+from .archive import looks_like_error_page
+from .checksums import StreamHasher, stream_algorithms
 from .plan import Job
 from .pool import ProgressReport
 from .progress import ClaimLost, ProgressBatches, count_failure, retry_later
 from .results import ItemResult
-from .verify import StreamHasher, looks_like_error_page, stream_algorithms
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
 

@@ -51,21 +51,15 @@ from ..events import EventSink, ItemStarted, RetryScheduled, discard
 from ..quota import ConnectionBudget
 from ..retry import RetryableStatusError, RetryPolicy
 from ..session import Session
+from .archive import replace_path
+from .checksums import compare_checksums, expected_checksums, hash_file
+from .manifest import MANIFEST_NAMES, parse_manifest, verify_safe_dir_async
+from .names import safe_filename
 from .plan import Job, is_missing, is_product_id, to_records
 from .pool import ProgressReport
 from .progress import ClaimLost, ProgressBatches, count_failure, retry_later
 from .results import ItemResult, RunSummary, already_there
 from .run import announce_rejected, open_ledger, open_session, run_in_order
-from .verify import (
-    MANIFEST_NAMES,
-    compare_checksums,
-    expected_checksums,
-    hash_file,
-    parse_manifest,
-    replace_path,
-    safe_filename,
-    verify_safe_dir_async,
-)
 
 BUCKET = "eodata"
 REGION = "us-east-1"  # CDSE does not check the region; path-style addressing is what matters

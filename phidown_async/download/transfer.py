@@ -25,6 +25,8 @@ import httpx
 from ..errors import AuthError, ServiceError, VerificationError
 from ..events import EventSink
 from ..session import Session
+from .archive import safe_extract_async, verify_zip_async
+from .checksums import StreamHasher, compare_checksums
 from .parts import (
     PartState,
     PartTransfer,
@@ -39,12 +41,6 @@ from .parts import (
 from .plan import Job
 from .pool import ProgressReport
 from .results import ItemResult, already_there
-from .verify import (
-    StreamHasher,
-    compare_checksums,
-    safe_extract_async,
-    verify_zip_async,
-)
 
 ETAG_SUFFIX = ".etag"
 
@@ -236,16 +232,14 @@ class HttpTransfer(PartTransfer[_State]):
         if job.checksums and computed:
             compare_checksums(job.checksums, computed, name=name)
         if self.verify or (job.checksums and not computed):
-            try:
-                await verify_zip_async(
-                    job.part,
-                    checksums=dict(job.checksums) or None,
-                    computed=computed,
-                    check_manifest=self.verify,
-                )
-            except VerificationError as exc:
-                # The part's name would confuse: report the product's file name.
-                raise VerificationError(str(exc).replace(job.part.name, name, 1)) from None
+            # The part's name would confuse: report the product's file name.
+            await verify_zip_async(
+                job.part,
+                checksums=dict(job.checksums) or None,
+                computed=computed,
+                check_manifest=self.verify,
+                subject=name,
+            )
         return size
 
     async def _finish(self, job: Job, state: _State, tries: int) -> ItemResult:

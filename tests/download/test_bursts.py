@@ -14,12 +14,12 @@ import httpx
 import pytest
 
 from phidown_async.config import Credentials, Endpoints, Limits
+from phidown_async.download.archive import verify_zip
 from phidown_async.download.bursts import (
     download_bursts,
     name_candidates,
     plan_bursts,
 )
-from phidown_async.download.verify import verify_zip
 from phidown_async.errors import AuthError
 from phidown_async.events import EventLog, ItemFailed, RetryScheduled
 from phidown_async.ledger import Ledger

@@ -21,8 +21,8 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from phidown_async.config import DEFAULT_S3_ENDPOINT, Endpoints, Limits, S3Keys
+from phidown_async.download.manifest import parse_manifest, verify_safe_dir
 from phidown_async.download.s3 import download_products_s3, s3_endpoint, split_s3_path
-from phidown_async.download.verify import parse_manifest, verify_safe_dir
 from phidown_async.errors import AuthError
 from phidown_async.events import EventLog, ItemStarted, QuotaChanged, RetryScheduled
 from phidown_async.retry import RetryPolicy
