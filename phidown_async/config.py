@@ -22,7 +22,12 @@ DEFAULT_TOKEN_URL = (
     "https://identity.dataspace.copernicus.eu/auth/realms/CDSE/protocol/openid-connect/token"
 )
 DEFAULT_S3_ENDPOINT = "https://eodata.dataspace.copernicus.eu"
+S3_KEYS_MANAGER_URL = "https://eodata-s3keysmanager.dataspace.copernicus.eu/"
 CLIENT_ID = "cdse-public"
+#: Connections a general CDSE account may hold at once.
+DEFAULT_CONNECTIONS = 4
+#: Workers beyond the connection budget (see `Limits`).
+SPARE_WORKERS = 2
 
 
 def _origin(url: str) -> str:
@@ -87,10 +92,30 @@ class Limits:
         timeout: seconds of connect / read inactivity before a request is abandoned.
     """
 
-    connections: int = 4
-    workers: int = 6
+    connections: int = DEFAULT_CONNECTIONS
+    workers: int = DEFAULT_CONNECTIONS + SPARE_WORKERS
     chunk_size: int = 1 << 20
     timeout: float = 60.0
+
+    @classmethod
+    def for_connections(cls, connections: int | None = None, workers: int | None = None) -> Limits:
+        """Limits for a connection budget, with two more workers than connections by default.
+
+        Args:
+            connections: the connection budget (default 4, the general-user quota).
+            workers: items in flight (default ``connections + 2``).
+
+        Raises:
+            ConfigError: a value is not a positive integer.
+
+        Example:
+            >>> Limits.for_connections(8).workers
+            10
+        """
+        connections = DEFAULT_CONNECTIONS if connections is None else connections
+        if workers is None:
+            workers = connections + SPARE_WORKERS
+        return cls(connections=connections, workers=workers)
 
     def __post_init__(self) -> None:
         for name in ("connections", "workers", "chunk_size"):
@@ -186,6 +211,36 @@ class S3Keys:
         cls, config_file: str | Path | None = ".s5cfg", env: Mapping[str, str] | None = None
     ) -> S3Keys | None:
         """Keys from ``config_file`` when it exists, else from the AWS variables, else None."""
+        found = cls.locate(config_file, env)
+        return found[0] if found else None
+
+    @classmethod
+    def locate(
+        cls, config_file: str | Path | None = ".s5cfg", env: Mapping[str, str] | None = None
+    ) -> tuple[S3Keys, str] | None:
+        """The keys `find` finds and where they came from (the file, or the AWS variables)."""
         if config_file and Path(config_file).is_file():
-            return cls.from_s5cfg(config_file)
-        return cls.from_env(env)
+            return cls.from_s5cfg(config_file), str(config_file)
+        keys = cls.from_env(env)
+        return (keys, "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY") if keys else None
+
+    @classmethod
+    def require(
+        cls, config_file: str | Path | None = ".s5cfg", env: Mapping[str, str] | None = None
+    ) -> S3Keys:
+        """The keys `find` finds.
+
+        Raises:
+            CredentialsError: there are none; the message says where to put them, and that
+                HTTPS with the CDSE account needs none.
+        """
+        keys = cls.find(config_file, env)
+        if keys is None:
+            raise CredentialsError(
+                f"No S3 keys found: put them in {config_file or '.s5cfg'} ([default] "
+                "aws_access_key_id, aws_secret_access_key) or set AWS_ACCESS_KEY_ID and "
+                f"AWS_SECRET_ACCESS_KEY (create them at {S3_KEYS_MANAGER_URL}); or download "
+                "over HTTPS with the CDSE account (transport='https', on the command line "
+                "--transport https)."
+            )
+        return keys

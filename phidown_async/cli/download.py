@@ -101,14 +101,7 @@ def _access(plan: DownloadPlan) -> _Access:
     """The credentials the plan needs, or exit 2 saying where to put them."""
     try:
         if plan.transport == Transport.s3.value and not plan.bursts:
-            keys = S3Keys.find(plan.s3_config)
-            if keys is None:
-                raise CredentialsError(
-                    f"No S3 keys found: put them in {plan.s3_config} ([default] "
-                    "aws_access_key_id, aws_secret_access_key) or set AWS_ACCESS_KEY_ID and "
-                    "AWS_SECRET_ACCESS_KEY, or use --transport https."
-                )
-            return _Access(keys=keys)
+            return _Access(keys=S3Keys.require(plan.s3_config))
         return _Access(credentials=Credentials.from_env())
     except CredentialsError as exc:
         fail(str(exc), EXIT_USAGE)
@@ -387,7 +380,7 @@ def download(
         transport=transport.value,
         out_dir=out_dir,
         ledger=ledger,
-        limits=Limits(connections=connections, workers=workers or connections + 2),
+        limits=Limits.for_connections(connections, workers),
         retry=RetryPolicy(attempts=retries, initial_delay=retry_delay),
         verify=verify,
         extract=extract,

@@ -42,7 +42,6 @@ from aiobotocore.session import get_session
 from ..config import DEFAULT_S3_ENDPOINT, Endpoints, Limits, S3Keys
 from ..errors import (
     AuthError,
-    CredentialsError,
     NotFoundError,
     ServiceError,
     VerificationError,
@@ -936,13 +935,7 @@ async def download_products_s3(
         keys = S3Keys.find(".s5cfg")
         summary = await download_products_s3(frame, "/data", keys=keys)
     """
-    keys = keys or S3Keys.find()
-    if keys is None:
-        raise CredentialsError(
-            "No S3 keys found: create them at https://eodata-s3keysmanager.dataspace."
-            "copernicus.eu/ and put them in .s5cfg ([default] aws_access_key_id, "
-            "aws_secret_access_key) or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY."
-        )
+    keys = keys or S3Keys.require()
     out = Path(output_dir).absolute()
     await anyio.to_thread.run_sync(lambda: out.mkdir(parents=True, exist_ok=True))
     async with contextlib.AsyncExitStack() as stack:

@@ -7,8 +7,8 @@ after interruptions and verified before it counts as done.
 
 Transport: phidown always uses S3, which needs S3 keys most CDSE users do not have. Here
 ``transport=None`` picks S3 when keys are available (the ``.s5cfg`` file exists or the AWS
-variables are set) and HTTPS with the CDSE account otherwise; ``"s3"`` or ``"https"`` forces
-one. ``download_products`` says which in its result (``'transport'``).
+variables are set) and HTTPS with the CDSE account otherwise (`choose_transport`); ``"s3"``
+or ``"https"`` forces one. ``download_products`` says which in its result (``'transport'``).
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ from typing import Any
 import pandas as pd
 
 from ..auth import StaticToken
-from ..config import Credentials, Endpoints, Limits, S3Keys
+from ..config import Credentials, Endpoints, Limits
 from ..download import download_products as _download_https
 from ..download.bursts import download_bursts as _download_bursts
 from ..download.results import RunSummary
+from ..download.transports import TransportChoice, choose_transport
 from ..errors import AuthError, CredentialsError
 from ..events import Event, ItemFailed, ItemStarted, ItemVerified, RetryScheduled
 from ..portal import run_sync
@@ -33,7 +34,6 @@ from ..session import Session
 from .tokens import TokenManager
 
 _MODES = ("fast", "safe")
-_TRANSPORTS = ("https", "s3")
 
 
 def _empty_summary() -> dict[str, Any]:
@@ -64,40 +64,20 @@ class _Printer:
             print(f"❌ {self.names.get(event.item, event.item)}: {event.reason}")
 
 
-def _choose_transport(transport: str | None, config_file: str | Path | None) -> str:
-    if transport is not None and transport not in _TRANSPORTS:
-        raise ValueError("transport must be 'https', 's3' or None (automatic)")
-    if transport:
-        return transport
-    return "s3" if S3Keys.find(config_file) is not None else "https"
-
-
-def _limits(workers: int | None, connections: int | None) -> Limits:
-    connections = connections or 4
-    return Limits(connections=connections, workers=workers or connections + 2)
-
-
 async def _run_products(
     frame: pd.DataFrame | list,
     output_dir: Path,
-    transport: str,
-    config_file: str | Path | None,
+    transport: TransportChoice,
     retry: RetryPolicy,
     limits: Limits,
     verify: bool,
     sink: Callable[[Event], None],
 ) -> RunSummary:
-    if transport == "s3":
+    if transport.keys is not None:
         from ..download.s3 import download_products_s3  # aiobotocore only when S3 is used
 
-        keys = S3Keys.find(config_file)
-        if keys is None:
-            raise CredentialsError(
-                f"No S3 keys: create {config_file or '.s5cfg'} (phidown's format) or set "
-                "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use transport='https'."
-            )
         return await download_products_s3(
-            frame, output_dir, keys=keys, limits=limits, retry=retry, sink=sink
+            frame, output_dir, keys=transport.keys, limits=limits, retry=retry, sink=sink
         )
     return await _download_https(
         frame,
@@ -181,20 +161,19 @@ class DownloadMethods:
         if found is None or found.empty:
             print(f"No product found with name: {eo_product_name}")
             return False
-        chosen = _choose_transport(transport, config_file)
+        chosen = choose_transport(transport, config_file)
         out = Path(output_dir).absolute()
         if verbose:
             print(f"Downloading product: {eo_product_name}")
             print(f"Output directory: {out}")
-            print(f"Transport: {chosen.upper()}")
+            print(f"Transport: {chosen.name.upper()} ({chosen.reason})")
         summary = run_sync(
             _run_products,
             found.head(1),
             out,
             chosen,
-            config_file,
             RetryPolicy(attempts=max(1, int(retry_count))),
-            _limits(None, None),
+            Limits.for_connections(),
             True,
             _Printer(verbose),
         )
@@ -247,24 +226,26 @@ class DownloadMethods:
             return _empty_summary()
         if mode not in _MODES:
             raise ValueError("mode must be either 'fast' or 'safe'")
-        chosen = _choose_transport(transport, config_file)
+        chosen = choose_transport(transport, config_file)
         out = Path(output_dir).absolute()
         if verbose:
-            print(f"Downloading {len(data)} products to {out} over {chosen.upper()}")
+            print(
+                f"Downloading {len(data)} products to {out} over {chosen.name.upper()} "
+                f"({chosen.reason})"
+            )
         summary = run_sync(
             _run_products,
             data,
             out,
             chosen,
-            config_file,
             RetryPolicy(attempts=max(1, int(retry_count))),
-            _limits(workers, connections),
+            Limits.for_connections(connections, workers),
             validate,
             _Printer(verbose),
         )
         if verbose:
             _print_totals(summary)
-        return {**_counts(summary, _product_details(summary)), "transport": chosen}
+        return {**_counts(summary, _product_details(summary)), "transport": chosen.name}
 
     def download_bursts(
         self,
@@ -309,7 +290,7 @@ class DownloadMethods:
             out,
             credentials,
             RetryPolicy(attempts=max(1, int(retry_count))),
-            _limits(workers, connections),
+            Limits.for_connections(connections, workers),
             _Printer(verbose),
         )
         numbers = _burst_numbers(data)
