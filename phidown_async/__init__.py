@@ -6,6 +6,9 @@ Two ways in:
   ``get_token``, ``download_burst_on_demand``): change one import and phidown scripts run;
 - the async API for asyncio programs: ``Session``, ``Search``, ``download_products``,
   ``download_bursts``, ``download_products_s3``.
+
+Downloads return a ``RunSummary`` of ``ItemResult``s and report progress as events
+(``ItemStarted``, ``BytesReceived``, ...) to an ``EventSink``.
 """
 
 from importlib import import_module
@@ -15,24 +18,35 @@ from typing import Any
 # light (pandas, numpy and the S3 client load only when a name that needs them is used).
 _EXPORTS = {
     "AuthError": ".errors",
+    "BytesReceived": ".events",
     "ConfigError": ".errors",
     "CopernicusDataSearcher": ".facade",
     "Credentials": ".config",
     "CredentialsError": ".errors",
     "Endpoints": ".config",
+    "Event": ".events",
+    "EventSink": ".events",
+    "ItemFailed": ".events",
+    "ItemResult": ".download.results",
+    "ItemSkipped": ".events",
+    "ItemStarted": ".events",
+    "ItemVerified": ".events",
     "Limits": ".config",
     "NotFoundError": ".errors",
     "PhidownError": ".errors",
     "QueryError": ".errors",
     "QueryTypeError": ".errors",
+    "QuotaChanged": ".events",
     "RetryPolicy": ".retry",
-    "RunSummary": ".download",
+    "RetryScheduled": ".events",
+    "RunSummary": ".download.results",
     "S3Keys": ".config",
     "Search": ".catalogue.search",
     "SearchIncompleteError": ".errors",
     "ServiceError": ".errors",
     "Session": ".session",
     "TokenManager": ".facade",
+    "TokenRefreshed": ".events",
     "TransferError": ".errors",
     "VerificationError": ".errors",
     "download_burst_on_demand": ".facade",

@@ -11,7 +11,7 @@
     │   ├── AuthError               token grant refused (bad credentials, expired session)
     │   └── NotFoundError           unknown product, burst or collection
     ├── SearchIncompleteError       a search page kept failing; names the page
-    ├── TransferError               a download failed after its retries
+    ├── TransferError               items of a run failed (`RunSummary.raise_for_failures`)
     └── VerificationError           downloaded bytes do not match size, checksum, zip or manifest
 
 `QueryError` and `QueryTypeError` also derive from ValueError / TypeError, so code written
@@ -19,6 +19,12 @@ for phidown (which raises those) keeps catching them.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .download.results import ItemResult
 
 
 class PhidownError(Exception):
@@ -89,7 +95,18 @@ class SearchIncompleteError(PhidownError):
 
 
 class TransferError(PhidownError):
-    """A download failed after its retries."""
+    """Items of a download run failed after their retries.
+
+    Raised by `RunSummary.raise_for_failures`, for callers that want failures as an error
+    rather than as results.
+
+    Attributes:
+        failures: the failed items' `ItemResult`s, in input order.
+    """
+
+    def __init__(self, message: str, *, failures: Iterable[ItemResult] = ()) -> None:
+        super().__init__(message)
+        self.failures = tuple(failures)
 
 
 class VerificationError(PhidownError):

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ..errors import TransferError
 from .plan import Job
 
 Status = Literal["downloaded", "skipped", "failed"]
@@ -73,6 +74,30 @@ class RunSummary:
     def ok(self) -> bool:
         """True when no item failed."""
         return self.failed == 0
+
+    def raise_for_failures(self, listed: int = 5) -> None:
+        """Raise `TransferError` when an item failed; do nothing otherwise.
+
+        Args:
+            listed: how many failures the message names (with their reasons).
+
+        Raises:
+            TransferError: its ``failures`` holds every failed `ItemResult`.
+
+        Example:
+            summary = await download_products(df, "data/")
+            summary.raise_for_failures()
+        """
+        failures = self.failures
+        if not failures:
+            return
+        lines = [f"  {r.name or r.id}: {r.reason or 'no reason given'}" for r in failures[:listed]]
+        if len(failures) > listed:
+            lines.append(f"  and {len(failures) - listed} more")
+        raise TransferError(
+            f"{len(failures)} of {len(self.results)} items failed:\n" + "\n".join(lines),
+            failures=failures,
+        )
 
 
 def already_there(job: Job, size: int, checksum: str | None = None) -> ItemResult:
