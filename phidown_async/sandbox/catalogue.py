@@ -26,16 +26,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from .archive import OCTET, Archive, Record
+from .archive import Archive
+from .filter_syntax import FilterError
 from .odata import (
     Field,
-    FilterError,
     Predicate,
     Schema,
     compile_filter,
     parse_orderby,
     sort_entities,
 )
+from .records import OCTET, Record
 from .settings import SandboxConfig
 
 PREFIX = "/odata/v1"

@@ -10,17 +10,17 @@ import pytest
 from shapely.geometry import Point, Polygon, shape
 from shapely.wkt import loads as load_wkt
 
-from phidown_async.sandbox.archive import Archive, Record
+from phidown_async.sandbox.archive import Archive
 from phidown_async.sandbox.catalogue import BURSTS, PRODUCTS
+from phidown_async.sandbox.filter_syntax import FilterError, parse_datetime
 from phidown_async.sandbox.odata import (
     Field,
-    FilterError,
     Schema,
     compile_filter,
-    parse_datetime,
     parse_orderby,
     sort_entities,
 )
+from phidown_async.sandbox.records import Record
 from phidown_async.sandbox.settings import SandboxConfig
 
 # A tiny entity set of plain dicts, to pin the grammar independently of the archive.
