@@ -3,6 +3,7 @@
 Nothing here performs I/O; the catalogue engine turns these values into requests.
 """
 
+from .dates import parse_datetime
 from .odata import (
     build_filter,
     build_params,
@@ -32,12 +33,11 @@ from .parameters import (
     MAX_TOP,
     NamePatternQuery,
     SearchParams,
-    normalise_wkt,
-    parse_datetime,
     validate_name,
     validate_name_pattern,
     validate_search,
 )
+from .wkt import normalise_wkt
 
 __all__ = [
     "DEFAULT_ORDER_BY",

@@ -11,12 +11,14 @@ Deliberate differences from phidown (its bugs, spec §18):
   attribute values, burst integers), not silently taken as 0/1;
 * ``top`` must be a whole number (``10.0`` becomes ``10``; phidown sent ``$top=10.0``);
   ``skip`` may not exceed 10 000, CDSE's own limit;
-* dates follow an explicit ISO 8601 grammar (:func:`parse_datetime`) instead of whatever the
+* dates follow an explicit ISO 8601 grammar (:func:`.dates.parse_datetime`) instead of whatever the
   running Python's ``fromisoformat`` accepts; ``datetime`` objects are accepted too;
 * burst-only parameters given without ``burst_mode=True`` are an error, not ignored;
 * PhiSat-2 collection names are rejected (phidown_async searches CDSE only);
 * Sentinel-1 also accepts CDSE's real product codes (``IW_SLC__1S`` ...) besides
   phidown's ``SLC``/``GRD``/``OCN``.
+
+The grammars of dates and of areas of interest are :mod:`.dates`' and :mod:`.wkt`'s.
 """
 
 from __future__ import annotations
@@ -26,13 +28,15 @@ import numbers
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
 from ..config import DEFAULT_CATALOGUE_URL
 from ..data import ValidValues, valid_values
 from ..errors import QueryError, QueryTypeError
+from .dates import as_utc, parse_datetime, validate_dates
+from .wkt import normalise_wkt
 
 __all__ = [
     "BURST_ONLY_PARAMETERS",
@@ -40,11 +44,8 @@ __all__ = [
     "MATCH_TYPES",
     "MAX_SKIP",
     "MAX_TOP",
-    "WKT_TYPES",
     "NamePatternQuery",
     "SearchParams",
-    "normalise_wkt",
-    "parse_datetime",
     "validate_name",
     "validate_name_pattern",
     "validate_search",
@@ -55,7 +56,6 @@ DEFAULT_ORDER_BY = "ContentDate/Start desc"
 MAX_TOP = 1000
 MAX_SKIP = 10_000
 MATCH_TYPES = ("exact", "contains", "startswith", "endswith")
-WKT_TYPES = ("POINT", "MULTIPOINT", "LINESTRING", "MULTILINESTRING", "POLYGON", "MULTIPOLYGON")
 BURST_ONLY_PARAMETERS = (
     "burst_id",
     "absolute_burst_id",
@@ -117,12 +117,12 @@ class SearchParams:
     @property
     def start(self) -> datetime | None:
         """``start_date`` as an aware UTC datetime (naive dates are UTC, as on CDSE)."""
-        return _as_utc(parse_datetime(self.start_date)) if self.start_date else None
+        return as_utc(parse_datetime(self.start_date)) if self.start_date else None
 
     @property
     def end(self) -> datetime | None:
         """``end_date`` as an aware UTC datetime (naive dates are UTC, as on CDSE)."""
-        return _as_utc(parse_datetime(self.end_date)) if self.end_date else None
+        return as_utc(parse_datetime(self.end_date)) if self.end_date else None
 
 
 @dataclass(frozen=True)
@@ -134,250 +134,6 @@ class NamePatternQuery:
     collection: str | None
     top: int
     order_by: str
-
-
-# --------------------------------------------------------------------------- dates
-
-# An explicit subset of ISO 8601 that is also a valid OData literal (or the naive form CDSE
-# accepts as UTC): a date, optionally followed by T, hours and minutes, optional seconds and
-# fraction, and an optional Z or ±HH:MM offset. No week dates, no space separator, no
-# lower-case t/z, ASCII digits only.
-_ISO_DATETIME = re.compile(
-    r"(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})"
-    r"(?:T(?P<hour>\d{2}):(?P<minute>\d{2})"
-    r"(?::(?P<second>\d{2})(?:\.(?P<fraction>\d{1,12}))?)?"
-    r"(?P<zone>Z|[+-]\d{2}:\d{2})?)?",
-    re.ASCII,
-)
-
-
-def parse_datetime(text: str) -> datetime:
-    """Parse an ISO 8601 date or date-time of the accepted grammar.
-
-    Accepted: ``YYYY-MM-DD`` or ``YYYY-MM-DDTHH:MM[:SS[.f...]]`` with an optional ``Z`` or
-    ``±HH:MM`` offset (fractions beyond microseconds are truncated). A date alone means
-    midnight. Without an offset the result is naive.
-
-    Raises:
-        ValueError: the text does not follow the grammar or names an impossible instant.
-    """
-    match = _ISO_DATETIME.fullmatch(text) if isinstance(text, str) else None
-    if match is None:
-        raise ValueError(f"not an ISO 8601 date or date-time: {text!r}")
-    parts = match.groupdict()
-    fraction = (parts["fraction"] or "").ljust(6, "0")[:6]
-    zone = parts["zone"]
-    tzinfo = None
-    if zone == "Z":
-        tzinfo = UTC
-    elif zone:
-        hours, minutes = int(zone[1:3]), int(zone[4:6])
-        if hours > 23 or minutes > 59:
-            raise ValueError(f"invalid UTC offset in {text!r}")
-        offset = timedelta(hours=hours, minutes=minutes)
-        tzinfo = timezone(-offset if zone[0] == "-" else offset)
-    return datetime(
-        int(parts["year"]),
-        int(parts["month"]),
-        int(parts["day"]),
-        int(parts["hour"] or 0),
-        int(parts["minute"] or 0),
-        int(parts["second"] or 0),
-        int(fraction),
-        tzinfo=tzinfo,
-    )
-
-
-def _as_utc(moment: datetime) -> datetime:
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
-def _date_text(value: Any, name: str) -> str | None:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if not value:
-        return None  # phidown skips falsy dates entirely
-    if not isinstance(value, str):
-        raise QueryTypeError(
-            f"{name} must be an ISO 8601 string or a datetime, got {type(value).__name__}"
-        )
-    return value
-
-
-def _validate_dates(start_value: Any, end_value: Any) -> tuple[str | None, str | None]:
-    texts: dict[str, str | None] = {}
-    parsed: dict[str, datetime] = {}
-    for name, value in (("start_date", start_value), ("end_date", end_value)):
-        text = texts[name] = _date_text(value, name)
-        if text is None:
-            continue
-        try:
-            parsed[name] = parse_datetime(text)
-        except ValueError:
-            raise QueryError(
-                f"Invalid {name} format: {text}. Must be in ISO 8601 format."
-            ) from None
-    if len(parsed) == 2:
-        start, end = parsed["start_date"], parsed["end_date"]
-        if (start.tzinfo is None) != (end.tzinfo is None):
-            raise QueryError(
-                "start_date and end_date must both be timezone-aware or both be timezone-naive."
-            )
-        if start > end:
-            raise QueryError("start_date must not be later than end_date.")
-    return texts["start_date"], texts["end_date"]
-
-
-# --------------------------------------------------------------------------- WKT
-
-
-class _WktSyntaxError(Exception):
-    """A WKT syntax problem; its text becomes the detail of phidown's message."""
-
-
-_WKT_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?"
-_WKT_PAIR = re.compile(rf"\s*({_WKT_NUMBER})\s+({_WKT_NUMBER})\s*", re.ASCII)
-_WKT_TYPE = re.compile(r"[A-Za-z]+")
-
-
-def _group(text: str) -> str:
-    """Inside of one balanced ``( ... )`` spanning all of ``text``."""
-    text = text.strip()
-    if not (text.startswith("(") and text.endswith(")")):
-        raise _WktSyntaxError("missing outer parentheses")
-    depth = 0
-    last = len(text) - 1
-    for index, char in enumerate(text):
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth < 0:
-                raise _WktSyntaxError("unbalanced parentheses")
-            if depth == 0 and index != last:
-                raise _WktSyntaxError("unexpected trailing geometry text")
-    if depth:
-        raise _WktSyntaxError("unbalanced parentheses")
-    inner = text[1:-1].strip()
-    if not inner:
-        raise _WktSyntaxError("empty geometry body")
-    return inner
-
-
-def _components(text: str) -> list[str]:
-    """``text`` split on the commas that are not inside parentheses."""
-    parts: list[str] = []
-    depth = 0
-    begin = 0
-    for index, char in enumerate(text):
-        if char == "(":
-            depth += 1
-        elif char == ")":
-            depth -= 1
-            if depth < 0:
-                raise _WktSyntaxError("unbalanced parentheses")
-        elif char == "," and depth == 0:
-            parts.append(text[begin:index].strip())
-            if not parts[-1]:
-                raise _WktSyntaxError("empty geometry component")
-            begin = index + 1
-    if depth:
-        raise _WktSyntaxError("unbalanced parentheses")
-    parts.append(text[begin:].strip())
-    if not parts[-1]:
-        raise _WktSyntaxError("empty geometry component")
-    return parts
-
-
-def _pair(text: str) -> tuple[float, float]:
-    match = _WKT_PAIR.fullmatch(text)
-    if match is None:
-        raise _WktSyntaxError(f"invalid coordinate pair: {text!r}")
-    return float(match.group(1)), float(match.group(2))
-
-
-def _sequence(text: str) -> list[tuple[float, float]]:
-    return [_pair(part) for part in _components(text)]
-
-
-def _check_point(body: str) -> None:
-    _pair(_group(body))
-
-
-def _check_linestring(body: str) -> None:
-    _sequence(_group(body))
-
-
-def _check_multipoint(body: str) -> None:
-    # Both ``((x y), (x y))`` and the bare ``(x y, x y)`` forms are WKT.
-    for part in _components(_group(body)):
-        _pair(_group(part) if part.startswith("(") else part)
-
-
-def _check_multilinestring(body: str) -> None:
-    for part in _components(_group(body)):
-        _sequence(_group(part))
-
-
-def _check_polygon(body: str) -> None:
-    for ring in _components(_group(body)):
-        points = _sequence(_group(ring))
-        if len(points) < 4:
-            raise _WktSyntaxError("WKT polygon ring must have at least 4 coordinate pairs")
-        if points[0] != points[-1]:
-            raise _WktSyntaxError("WKT polygon ring must start and end with the same point")
-
-
-def _check_multipolygon(body: str) -> None:
-    for polygon in _components(_group(body)):
-        _check_polygon(polygon)
-
-
-_WKT_CHECKS = {
-    "POINT": _check_point,
-    "MULTIPOINT": _check_multipoint,
-    "LINESTRING": _check_linestring,
-    "MULTILINESTRING": _check_multilinestring,
-    "POLYGON": _check_polygon,
-    "MULTIPOLYGON": _check_multipolygon,
-}
-
-
-def normalise_wkt(aoi_wkt: Any) -> str:
-    """Validate an AOI in 2-D WKT and return it with whitespace runs collapsed.
-
-    Accepts POINT, MULTIPOINT, LINESTRING, MULTILINESTRING, POLYGON and MULTIPOLYGON (any
-    letter case, ``EMPTY`` allowed); polygon rings need 4+ pairs and must be closed.
-
-    Raises:
-        QueryTypeError: ``aoi_wkt`` is not a string.
-        QueryError: empty, unsupported type, or a syntax error (phidown's messages).
-    """
-    if not isinstance(aoi_wkt, str):
-        raise QueryTypeError("The 'aoi_wkt' parameter must be a string")
-    text = " ".join(aoi_wkt.split())
-    if not text:
-        raise QueryError("The 'aoi_wkt' parameter cannot be empty")
-    try:
-        match = _WKT_TYPE.match(text)
-        if match is None:
-            raise _WktSyntaxError("missing geometry type")
-        kind = match.group().upper()
-        body = text[match.end() :].strip()
-        if not body:
-            raise _WktSyntaxError("missing geometry body")
-        if kind not in _WKT_CHECKS:
-            raise QueryError(
-                f"Unsupported AOI WKT geometry type '{kind}'. "
-                f"Supported types: {', '.join(WKT_TYPES)}"
-            )
-        if body.upper() != "EMPTY":
-            _WKT_CHECKS[kind](body)
-    except _WktSyntaxError as exc:
-        raise QueryError(f"The 'aoi_wkt' parameter must be valid WKT: {exc}") from None
-    return text
 
 
 # --------------------------------------------------------------------------- scalars
@@ -636,7 +392,7 @@ def validate_search(
         cloud_cover_threshold = _validate_cloud_cover(cloud_cover_threshold)
     if aoi_wkt is not None:
         aoi_wkt = normalise_wkt(aoi_wkt)
-    start_text, end_text = _validate_dates(start_date, end_date)
+    start_text, end_text = validate_dates(start_date, end_date)
     top = _validate_top(top)
     order_by = _validate_order_by(order_by, tables)
     attributes = _normalise_attributes(attributes, collection_name, tables)
