@@ -9,7 +9,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,18 +16,15 @@ import anyio
 import anyio.to_thread
 
 from ..config import Credentials, Endpoints, Limits
-from ..errors import NotFoundError, ServiceError
 from ..events import EventSink, discard
 from ..retry import RetryPolicy
 from ..session import Session
-from .plan import Job, Selection, plan_jobs, select
+from .intake import take_in
+from .plan import Job, plan_jobs, plan_products
 from .pool import ProgressReport, TransferFn, run_pool
 from .results import ItemResult, RunSummary
-from .run import LEDGER_NAME, announce_rejected, open_ledger, open_session
+from .run import LEDGER_NAME, announce_rejected, open_ledger, open_session, run_in_order
 from .transfer import HttpTransfer
-
-# Catalogue look-ups of bare Ids/names run this many at a time (the budget still applies).
-_RESOLVERS = 4
 
 __all__ = [
     "LEDGER_NAME",
@@ -40,72 +36,9 @@ __all__ = [
     "TransferFn",
     "download_products",
     "plan_jobs",
-    "resolve",
+    "plan_products",
     "run_pool",
-    "select",
 ]
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-async def _lookup(session: Session, ref: str, by_id: bool) -> dict[str, Any] | str:
-    """The entity for an Id or a name, or the reason it could not be found."""
-    base = session.endpoints.catalogue_url
-    try:
-        if by_id:
-            entity = await session.get_json(f"{base}/Products({ref})")
-            return entity if entity.get("Id") else f"no product with Id {ref} in the catalogue"
-        page = await session.get_json(
-            f"{base}/Products", {"$filter": f"Name eq {_literal(ref)}", "$top": "1"}
-        )
-    except NotFoundError:
-        return f"no product with Id {ref} in the catalogue"
-    except ServiceError as exc:
-        return f"catalogue look-up failed: {exc}"
-    found = page.get("value") or []
-    if not found or not isinstance(found[0], dict):
-        return f"no product named {ref!r} in the catalogue"
-    return found[0]
-
-
-async def resolve(
-    session: Session, selection: Selection
-) -> tuple[list[dict[str, Any]], list[ItemResult]]:
-    """Catalogue entities for a selection's bare Ids and names.
-
-    Returns:
-        The entities (given ones first, then looked-up ones in input order) and a failed
-        result for every reference the catalogue does not know.
-    """
-    refs = [(ref, True) for ref in selection.ids] + [(ref, False) for ref in selection.names]
-    found: dict[int, dict[str, Any] | str] = {}
-    send, receive = anyio.create_memory_object_stream[tuple[int, str, bool]](_RESOLVERS)
-
-    async def produce() -> None:
-        async with send:
-            for index, (ref, by_id) in enumerate(refs):
-                await send.send((index, ref, by_id))
-
-    async def work(inbox: Any) -> None:
-        async with inbox:
-            async for index, ref, by_id in inbox:
-                found[index] = await _lookup(session, ref, by_id)
-
-    async with anyio.create_task_group() as group, receive:
-        group.start_soon(produce)
-        for _ in range(min(_RESOLVERS, len(refs))):
-            group.start_soon(work, receive.clone())
-    entities = list(selection.entities)
-    failures: list[ItemResult] = []
-    for index, (ref, _) in enumerate(refs):
-        outcome = found[index]
-        if isinstance(outcome, dict):
-            entities.append(outcome)
-        else:
-            failures.append(ItemResult(ref, ref, "failed", reason=outcome))
-    return entities, failures
 
 
 async def download_products(
@@ -130,7 +63,7 @@ async def download_products(
 
     Args:
         items: a search DataFrame, a list of entity dicts, or product Ids / names (those
-            are looked up in the catalogue first).
+            are looked up in the catalogue first; see `intake.take_in`).
         output_dir: the folder for the files (created when missing).
         session: a session to reuse; by default one is opened (and closed) for the call
             with ``endpoints``, ``credentials``, ``limits``, ``retry`` and ``sink``.
@@ -150,23 +83,20 @@ async def download_products(
     Raises:
         CredentialsError: no session, no credentials given and none in the environment.
         AuthError: CDSE refused the account; nothing more could succeed.
-        TypeError, ValueError: ``items`` has entries that are not products.
+        TypeError: ``items`` has entries that are neither dicts nor strings.
     """
-    started = anyio.current_time()
-    selection = select(items)
     out = Path(output_dir)
     await anyio.to_thread.run_sync(lambda: out.mkdir(parents=True, exist_ok=True))
     if session is not None and sink is discard:
         sink = session.sink
     async with contextlib.AsyncExitStack() as stack:
         session = open_session(stack, session, endpoints, credentials, limits, retry, sink)
-        entities, unresolved = await resolve(session, selection)
-        announce_rejected(sink, unresolved)
-        jobs = plan_jobs(entities, out, catalogue_url=session.endpoints.catalogue_url)
+        intake = await take_in(items, "product", session)
+        catalogue_url = session.endpoints.catalogue_url
+        planned, rejected = plan_products(intake, out, catalogue_url=catalogue_url)
+        announce_rejected(sink, (result for _, result in rejected))
         transfer = HttpTransfer(session, verify=verify, extract=extract, sink=sink)
         ledger = await open_ledger(stack, ledger_path, out)
-        summary = await run_pool(
-            jobs, transfer, ledger=ledger, workers=session.limits.workers, sink=sink
+        return await run_in_order(
+            planned, rejected, transfer, ledger=ledger, workers=session.limits.workers, sink=sink
         )
-    results: Sequence[ItemResult] = (*unresolved, *summary.results)
-    return RunSummary(tuple(results), seconds=anyio.current_time() - started)

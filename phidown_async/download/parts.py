@@ -1,21 +1,22 @@
-"""Part files: where the bytes of an HTTP download go until they have been verified.
+"""HTTP part transfers: the tries of one item fetched over HTTP into its part file.
 
 What `transfer.HttpTransfer` (products) and `bursts.BurstTransfer` share. A try asks for the
 bytes after those already in the part (``Range``, with ``If-Range`` when the ETag is
 strong); the answer's body is placed by its status and ``Content-Range`` (a 200 restarts
 the part from zero), looked at before anything is written (an error page must not replace
-a good partial file), then appended to the part while it is hashed. `PartTransfer` runs the
-tries of one item: a try that moved the part forward does not use up the item's tries.
+a good partial file), then written into the part (`partfile.PartFile`) while it is hashed.
+Tries follow the run's policy (`tries.keep_trying`): a try that moved the part forward does
+not use up the item's tries.
 """
 
 from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import BinaryIO, ClassVar, Generic, TypeVar
+from typing import Any, BinaryIO, ClassVar, Generic, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -23,20 +24,18 @@ import httpx
 
 from ..errors import AuthError, ServiceError, VerificationError
 from ..events import EventSink, ItemStarted
-from ..retry import RetryableStatusError, RetryPolicy
-from ..session import Session, describe
+from ..http_errors import unexpected_answer
+from ..session import Session
 from .archive import looks_like_error_page
 from .checksums import StreamHasher, stream_algorithms
+from .partfile import PartFile
 from .plan import Job
 from .pool import ProgressReport
-from .progress import ClaimLost, ProgressBatches, count_failure, retry_later
+from .progress import ClaimLost, ProgressBatches
 from .results import ItemResult
+from .tries import GaveUp, Refused, Retry, keep_trying
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
-
-
-class Retry(Exception):
-    """This try failed in a way another try can fix (the message says how)."""
 
 
 class Incomplete(Retry):
@@ -47,42 +46,28 @@ class ErrorPage(Retry):
     """An error page was served with 200 in place of the zip."""
 
 
-class Refused(Exception):
-    """The item cannot be fetched and another try would not help (the run goes on)."""
-
-
 @dataclass
 class PartState:
-    """What one item's tries share (transfers add what they keep about the part)."""
+    """What one item's tries share.
+
+    Attributes:
+        hasher: has seen exactly the part's bytes (None until a try needs it).
+        total: the size the server announced.
+        validator: the ETag the part's bytes belong to.
+        ranges: the server honours ``Range`` (False after it refused one).
+        started: ItemStarted was sent.
+        received: bytes written in this run.
+    """
 
     hasher: StreamHasher | None = None
     total: int | None = None
+    validator: str | None = None
     ranges: bool = True
     started: bool = False
     received: int = 0
 
 
 StateT = TypeVar("StateT", bound=PartState)
-
-
-def part_size(part: Path) -> int:
-    """Bytes in the part file, 0 when there is none (blocking)."""
-    try:
-        return part.stat().st_size
-    except FileNotFoundError:
-        return 0
-
-
-def _open_part(part: Path, append: bool) -> BinaryIO:
-    """The part file opened for writing, at its end or emptied (blocking)."""
-    part.parent.mkdir(parents=True, exist_ok=True)
-    return open(part, "ab" if append else "wb")  # closed by the caller
-
-
-def _write(handle: BinaryIO, hasher: StreamHasher, batch: list[bytes]) -> None:
-    for chunk in batch:
-        handle.write(chunk)
-        hasher.update(chunk)
 
 
 def resume_headers(offset: int, etag: str | None) -> dict[str, str]:
@@ -96,19 +81,16 @@ def resume_headers(offset: int, etag: str | None) -> dict[str, str]:
     return headers
 
 
-def placement(
-    response: httpx.Response,
-    offset: int,
-    unexpected: Callable[[httpx.Response], Exception],
-) -> tuple[int, int | None]:
+def placement(response: httpx.Response, offset: int, what: str) -> tuple[int, int | None]:
     """(offset the body starts at, total size) of a 200 or 206 answer.
 
     Args:
         offset: where the request asked the body to start.
-        unexpected: the error to raise for any other status.
+        what: names the request in the error for any other status.
 
     Raises:
         Retry: a 206 without a usable ``Content-Range``, or one starting elsewhere.
+        ServiceError: any status but 200 and 206.
     """
     status = response.status_code
     if status == 206:
@@ -122,7 +104,7 @@ def placement(
     if status == 200:
         length = response.headers.get("Content-Length", "")
         return 0, int(length) if length.isdigit() else None
-    raise unexpected(response)
+    raise unexpected_answer(response, what)
 
 
 async def body_batches(response: httpx.Response, size: int) -> AsyncIterator[list[bytes]]:
@@ -160,39 +142,20 @@ async def first_batch(response: httpx.Response, batches: AsyncIterator[list[byte
     return first
 
 
-def announce(state: PartState, sink: EventSink, job: Job, total: int | None, start: int) -> None:
-    """ItemStarted for the item's first answer (later tries resume silently)."""
-    if not state.started:
-        state.started = True
-        sink(ItemStarted(item=job.id, name=job.name, total_bytes=total, resume_from=start))
-
-
-def _retryable(exc: BaseException, policy: RetryPolicy) -> bool:
-    """True when another try may succeed where this one raised ``exc``."""
-    if isinstance(exc, Retry):
-        return True
-    if isinstance(exc, OSError) and not isinstance(exc, httpx.HTTPError):
-        return False  # the disk, not the network: another try writes to the same disk
-    return policy.is_retryable(exc)
-
-
-def _failure_reason(exc: BaseException) -> str:
-    """What a failed try's result or event says about ``exc``."""
-    if isinstance(exc, httpx.TimeoutException):
-        return f"no data for too long ({type(exc).__name__})"
-    if isinstance(exc, OSError) and not isinstance(exc, httpx.HTTPError):
-        return f"cannot write the file: {exc.strerror or exc}"
-    if isinstance(exc, Retry | Refused):
-        return str(exc)
-    return describe(exc)
+def _write(handle: BinaryIO, hasher: StreamHasher, batch: list[bytes]) -> None:
+    for chunk in batch:
+        handle.write(chunk)
+        hasher.update(chunk)
 
 
 class PartTransfer(ABC, Generic[StateT]):
     """The tries of one item fetched over HTTP into its part file.
 
-    Subclasses say how one try fetches (`_fetch`), how a whole part is checked and named
-    (`_finish`) and what goes with a part that failed its checks (`_discard`); `_auth_failure`
-    decides what a refused token means for the item.
+    A try (`_fetch`) asks for what the part lacks and streams it in; `_finish` checks the
+    whole part and gives it its final name. Subclasses say how the request is sent
+    (`_request`), what else the part's sidecar records (`_record`), how a whole part is
+    checked and named (`_finish`) and what a refused token means for the item
+    (`_auth_failure`).
 
     Args:
         session: the run's session (client, token, budget, retry policy).
@@ -200,6 +163,8 @@ class PartTransfer(ABC, Generic[StateT]):
             session's).
     """
 
+    #: Names the request in errors ("unexpected 204 answer to the <what>").
+    what: ClassVar[str] = "download"
     #: The skipped result's reason when the ledger gave the item to another process.
     taken_over: ClassVar[str] = "another process took this item over"
 
@@ -209,22 +174,35 @@ class PartTransfer(ABC, Generic[StateT]):
         self.chunk_size = session.limits.chunk_size
 
     @abstractmethod
-    async def _fetch(self, job: Job, state: StateT, report: ProgressReport) -> None:
-        """One request: bring the part to its full length (or raise)."""
+    def _request(
+        self, job: Job, headers: dict[str, str]
+    ) -> AbstractAsyncContextManager[httpx.Response]:
+        """Send the item's request; yields the (streamed) final answer."""
 
     @abstractmethod
     async def _finish(self, job: Job, state: StateT, tries: int) -> ItemResult:
         """Check the whole part and give it its final name."""
 
-    @abstractmethod
-    async def _discard(self, job: Job, state: StateT) -> None:
-        """Delete a part that failed its checks, and forget what was known about it."""
+    def _record(self, response: httpx.Response, state: StateT, start: int) -> dict[str, Any]:
+        """What the part's sidecar records besides the validator (nothing by default)."""
+        return {}
 
-    def _auth_failure(
-        self, job: Job, state: StateT, exc: AuthError, tries: int
-    ) -> ItemResult | None:
-        """The item's result after a refused token, or None to try again; raises to end the run."""
+    def _restore(self, state: StateT, record: dict[str, Any]) -> None:
+        """Take back what `_record` saved in the sidecar (nothing by default)."""
+
+    def _can_tell_whole(self, job: Job, state: StateT) -> bool:
+        """True when `_finish` can tell a whole part from a truncated one."""
+        return True
+
+    def _auth_failure(self, job: Job, exc: AuthError) -> None:
+        """What a refused token means for the item: raise `Retry` (another try with a new
+        token), `Refused` (this item fails) or ``exc`` itself (the run ends)."""
         raise exc
+
+    async def _discard(self, job: Job, state: StateT) -> None:
+        """Delete a part whose bytes are wrong, and forget what was known about it."""
+        await anyio.to_thread.run_sync(PartFile(job.part).discard)
+        state.hasher, state.validator = None, None
 
     async def _tries(self, job: Job, state: StateT, report: ProgressReport) -> ItemResult:
         """Try ``job`` until it is done, refused or out of tries; ``state`` starts empty.
@@ -232,54 +210,105 @@ class PartTransfer(ABC, Generic[StateT]):
         Raises:
             AuthError: as `_auth_failure` decides.
         """
-        policy = self.session.retry
-        tries = failures = 0
-        error: BaseException
-        while True:
+        part = PartFile(job.part)
+        tries = 0
+
+        async def once() -> ItemResult:
+            nonlocal tries
             tries += 1
-            before = await anyio.to_thread.run_sync(part_size, job.part)
             try:
                 await self._fetch(job, state, report)
                 return await self._finish(job, state, tries)
-            except ClaimLost:
-                return ItemResult(
-                    job.id,
-                    job.name,
-                    "skipped",
-                    reason=self.taken_over,
-                    attempts=tries,
-                    bytes=state.received,
-                )
-            except Refused as exc:
-                return self._failed(job, state, str(exc), tries)
-            except AuthError as exc:
-                result = self._auth_failure(job, state, exc, tries)
-                if result is not None:
-                    return result
-                error = exc
-                failures += 1
-            except VerificationError as exc:
+            except VerificationError:
                 # Complete but wrong: these bytes are garbage, not a resume point.
                 await self._discard(job, state)
-                error = exc
-                failures += 1
-            except (OSError, ServiceError, httpx.HTTPError, Retry) as exc:
-                if not _retryable(exc, policy):
-                    return self._failed(job, state, _failure_reason(exc), tries)
-                error = exc
-                after = await anyio.to_thread.run_sync(part_size, job.part)
-                throttled = isinstance(exc, RetryableStatusError) and exc.status == 429
-                failures = count_failure(failures, moved=after > before, throttled=throttled)
-            if not await retry_later(
-                self.sink,
+                raise
+            except AuthError as exc:
+                self._auth_failure(job, exc)
+                raise
+
+        async def position() -> int:
+            return await anyio.to_thread.run_sync(part.size)
+
+        try:
+            return await keep_trying(
+                once,
+                policy=self.session.retry,
+                sink=self.sink,
+                item=job.id,
+                position=position,
+            )
+        except ClaimLost:
+            return ItemResult(
                 job.id,
-                policy,
-                tries=tries,
-                failures=failures,
-                error=error,
-                reason=_failure_reason(error),
-            ):
-                return self._failed(job, state, _failure_reason(error), tries)
+                job.name,
+                "skipped",
+                reason=self.taken_over,
+                attempts=tries,
+                bytes=state.received,
+            )
+        except (Refused, GaveUp) as exc:
+            return self._failed(job, state, str(exc), tries)
+
+    async def _fetch(self, job: Job, state: StateT, report: ProgressReport) -> None:
+        """One request: bring the part to its full length (or raise)."""
+        part = PartFile(job.part)
+        offset = await anyio.to_thread.run_sync(part.size)
+        record = await anyio.to_thread.run_sync(part.load)
+        if state.validator is None:
+            state.validator = record.get("validator")
+            self._restore(state, record)
+        if offset and (not state.ranges or (job.size is not None and offset > job.size)):
+            await self._discard(job, state)
+            offset = 0
+        if offset and offset == (state.total or job.size):
+            return  # complete on disk (the last run stopped before renaming it)
+        hasher = await self._hasher_at(job, state, offset)
+        try:
+            async with self._request(job, resume_headers(offset, state.validator)) as response:
+                await self._receive(job, state, response, offset, hasher, report)
+        except ServiceError as exc:
+            if exc.status != 416 or not offset:
+                raise
+            # The range was refused: either the part is already whole, or the server does
+            # not do ranges. _finish checks the part; one that is not whole is then
+            # discarded and the next try asks without Range.
+            state.ranges = False
+            if not self._can_tell_whole(job, state):
+                await self._discard(job, state)
+                raise Retry("the server refused to resume; starting over") from None
+
+    async def _receive(
+        self,
+        job: Job,
+        state: StateT,
+        response: httpx.Response,
+        offset: int,
+        hasher: StreamHasher,
+        report: ProgressReport,
+    ) -> None:
+        start, total = placement(response, offset, self.what)
+        body = body_batches(response, self.chunk_size)
+        # An error page first: it says more than the size it comes with.
+        first = await first_batch(response, body) if start == 0 else None
+        if total is not None and job.size is not None and total != job.size:
+            raise Refused(f"the server announced {total} bytes but the catalogue lists {job.size}")
+        state.total = total
+        if start == 0:
+            state.validator = response.headers.get("ETag")
+        extra = self._record(response, state, start)
+        part = PartFile(job.part)
+        await anyio.to_thread.run_sync(lambda: part.save(validator=state.validator, **extra))
+        if not state.started:
+            state.started = True
+            self.sink(
+                ItemStarted(
+                    item=job.id, name=job.name, total_bytes=total or job.size, resume_from=start
+                )
+            )
+        await self._stream_into_part(
+            job, state, hasher, body, start=start, total=total, report=report, first=first
+        )
 
     @staticmethod
     def _failed(job: Job, state: PartState, reason: str, tries: int) -> ItemResult:
@@ -335,7 +364,8 @@ class PartTransfer(ABC, Generic[StateT]):
             # 200 to a ranged request: the server sent everything again.
             hasher = StreamHasher(hasher.algorithms)
             state.hasher = hasher
-        handle = await anyio.to_thread.run_sync(_open_part, job.part, bool(start))
+        part = PartFile(job.part)
+        handle = await anyio.to_thread.run_sync(lambda: part.open(start, truncate=start == 0))
         progress = ProgressBatches(job.id, self.sink, report)
         written = 0
         try:

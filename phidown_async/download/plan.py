@@ -1,13 +1,11 @@
-"""Download planning: search results (or bare Ids/names) + an output folder -> jobs.
+"""Download planning: catalogue entities + an output folder -> jobs.
 
-Pure: no I/O. Turning a name or a bare Id into a catalogue entity needs the network and is done
-by the caller (``download.download_products``); this module only says which items need it.
+Pure: no I/O. What the user gave becomes entities first (`intake.take_in`, which looks up
+bare Ids and names); this module decides where each product's bytes go.
 """
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,9 +13,10 @@ from typing import Any
 from urllib.parse import quote
 
 from .checksums import expected_checksums
+from .intake import Intake, is_missing
 from .names import safe_filename
+from .results import ItemResult
 
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 PART_SUFFIX = ".part"
 
 
@@ -46,71 +45,6 @@ class Job:
     size: int | None = None
     checksums: Mapping[str, str] = field(default_factory=dict)
     method: str = "GET"
-
-
-@dataclass(frozen=True)
-class Selection:
-    """Items sorted by what they still need: full entities, bare Ids, bare names."""
-
-    entities: tuple[dict[str, Any], ...] = ()
-    ids: tuple[str, ...] = ()
-    names: tuple[str, ...] = ()
-
-
-def is_missing(value: Any) -> bool:
-    """True for an absent value: None, NaN (a pandas cell) or a blank string."""
-    # pandas turns absent cells into NaN (or None), and NaN is truthy: test for both.
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and not value.strip()
-
-
-def is_product_id(text: str) -> bool:
-    """True when ``text`` has the shape of a catalogue Id (a UUID)."""
-    return bool(_UUID.match(text.strip()))
-
-
-def to_records(items: Any) -> list[Any]:
-    """The items one by one: a DataFrame's rows as dicts; a lone dict or string as a list."""
-    if hasattr(items, "to_dict") and hasattr(items, "columns"):  # a pandas DataFrame
-        return list(items.to_dict("records"))
-    if isinstance(items, (str, Mapping)):
-        return [items]
-    return list(items)
-
-
-def select(items: Any) -> Selection:
-    """Sort ``items`` into entities, bare Ids and bare names.
-
-    Args:
-        items: a DataFrame from a search, entity dicts, or strings (Ids or product names).
-
-    Raises:
-        TypeError: an item is neither a dict nor a string.
-        ValueError: a dict has neither ``Id`` nor ``Name``.
-    """
-    entities: list[dict[str, Any]] = []
-    ids: list[str] = []
-    names: list[str] = []
-    for record in to_records(items):
-        if isinstance(record, str):
-            text = record.strip()
-            if not text:
-                continue
-            (ids if is_product_id(text) else names).append(text)
-        elif isinstance(record, Mapping):
-            if not is_missing(record.get("Id")):
-                entities.append(dict(record))
-            elif not is_missing(record.get("Name")):
-                names.append(str(record["Name"]).strip())
-            else:
-                raise ValueError(f"item has neither Id nor Name: {dict(record)!r}")
-        else:
-            kind = type(record).__name__
-            raise TypeError(f"cannot download {kind!r} items; give dicts or strings")
-    return Selection(tuple(entities), tuple(dict.fromkeys(ids)), tuple(dict.fromkeys(names)))
 
 
 def _size(value: Any) -> int | None:
@@ -187,3 +121,26 @@ def plan_jobs(
             )
         )
     return jobs
+
+
+def plan_products(
+    intake: Intake, output_dir: str | Path, *, catalogue_url: str
+) -> tuple[list[tuple[int, Job]], list[tuple[int, ItemResult]]]:
+    """Jobs for the records of an intake, one per distinct Id, with input positions.
+
+    Returns:
+        ``(jobs, rejected)``: the jobs at the position of their Id's first record, and the
+        items the intake rejected.
+    """
+    jobs = {
+        job.id: job
+        for job in plan_jobs(
+            [r for _, r in intake.records], output_dir, catalogue_url=catalogue_url
+        )
+    }
+    placed: list[tuple[int, Job]] = []
+    for index, record in intake.records:
+        job = jobs.pop(str(record["Id"]).strip(), None)
+        if job is not None:
+            placed.append((index, job))
+    return placed, list(intake.rejected)

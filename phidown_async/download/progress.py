@@ -1,18 +1,15 @@
-"""What a transfer tells the run while it works: bytes received, ledger progress, retries.
+"""What a transfer tells the run while it works: bytes received and ledger progress.
 
 Shared by the HTTP, burst and S3 transfers. Bytes are told in batches (an event per MiB or
 half second, a ledger report per 8 MiB or five seconds: each report is a SQLite
-transaction), and retries are paced by the run's `RetryPolicy`.
+transaction).
 """
 
 from __future__ import annotations
 
 import time
 
-import anyio
-
-from ..events import BytesReceived, EventSink, RetryScheduled
-from ..retry import RetryPolicy
+from ..events import BytesReceived, EventSink
 from .pool import ProgressReport
 
 # BytesReceived is an event per this many bytes (or per half second), not per network read.
@@ -21,9 +18,6 @@ _EVENT_SECONDS = 0.5
 # The ledger hears about progress less often: each report is a SQLite transaction.
 _REPORT_BYTES = 8 << 20
 _REPORT_SECONDS = 5.0
-# Throttling (429) is about the account, not the item: it does not use up the item's tries,
-# but an item never takes more than this many times the policy's tries in total.
-MAX_TRIES_FACTOR = 4
 
 
 class ClaimLost(Exception):
@@ -74,42 +68,3 @@ class ProgressBatches:
         if self.unsent:
             self.sink(BytesReceived(item=self.item, count=self.unsent))
             self.unsent, self.last_event = 0, time.monotonic()
-
-
-def count_failure(failures: int, *, moved: bool, throttled: bool) -> int:
-    """The item's failed tries after one more failed try.
-
-    A try that moved the download forward resets the count (the next try resumes, so the
-    tries are not wasted); throttling is about the account and does not count.
-    """
-    if moved:
-        return 0
-    return failures if throttled else failures + 1
-
-
-async def retry_later(
-    sink: EventSink,
-    item: str,
-    policy: RetryPolicy,
-    *,
-    tries: int,
-    failures: int,
-    error: BaseException,
-    reason: str,
-) -> bool:
-    """Wait before the item's next try, telling ``sink`` (RetryScheduled).
-
-    Args:
-        tries, failures: the item's tries so far and how many of them count as failed.
-        error: what the last try raised (its ``Retry-After`` may set the delay).
-        reason: the event's reason.
-
-    Returns:
-        False, at once, when the item has used up its tries.
-    """
-    if failures >= policy.attempts or tries >= policy.attempts * MAX_TRIES_FACTOR:
-        return False
-    delay = policy.delay(max(failures, 1), error)
-    sink(RetryScheduled(item=item, attempt=tries, delay=delay, reason=reason))
-    await anyio.sleep(delay)
-    return True

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from ..errors import TransferError
-from .plan import Job
+
+if TYPE_CHECKING:
+    from .plan import Job
 
 Status = Literal["downloaded", "skipped", "failed"]
 

@@ -20,6 +20,7 @@ from phidown_async.download.bursts import (
     name_candidates,
     plan_bursts,
 )
+from phidown_async.download.intake import Intake
 from phidown_async.errors import AuthError
 from phidown_async.events import EventLog, ItemFailed, RetryScheduled
 from phidown_async.ledger import Ledger
@@ -376,8 +377,9 @@ def test_name_candidates_are_safe_and_distinct() -> None:
 
 def test_plan_deduplicates_by_id(tmp_path: Path) -> None:
     burst_id = str(uuid.uuid4())
+    records = [{"Id": burst_id}, {"Id": burst_id.upper()}, {"Id": burst_id}]
     jobs, rejected = plan_bursts(
-        [burst_id, burst_id.upper(), {"Id": burst_id}],
+        Intake(records=list(enumerate(records))),
         tmp_path,
         catalogue_url=ENDPOINTS.catalogue_url,
     )

@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from phidown_async.download.plan import is_product_id, plan_jobs, select
+from phidown_async.download.intake import Intake
+from phidown_async.download.plan import plan_jobs, plan_products
 
 FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "cdse"
 CATALOGUE = "https://catalogue.dataspace.copernicus.eu/odata/v1"
@@ -21,8 +22,7 @@ def page() -> list[dict]:
 
 def test_dataframe_rows_become_jobs_with_url_paths_size_and_checksums(page, tmp_path):
     frame = pd.DataFrame(page)
-    selection = select(frame)
-    jobs = plan_jobs(selection.entities, tmp_path, catalogue_url=CATALOGUE)
+    jobs = plan_jobs(frame.to_dict("records"), tmp_path, catalogue_url=CATALOGUE)
 
     assert len(jobs) == len(page) == 10
     first, entity = jobs[0], page[0]
@@ -80,32 +80,10 @@ def test_two_ids_with_one_name_get_distinct_files(tmp_path):
     assert len({job.target for job in jobs}) == 2
 
 
-def test_select_sorts_ids_names_and_entities():
-    uuid = "67360f3a-f36b-11ef-9d3f-0050561a7772"
-    selection = select(
-        [
-            uuid,
-            "S1A_IW_SLC__1SDV_X.SAFE",
-            {"Name": "ONLY_NAME.SAFE"},
-            {"Id": uuid, "Name": "X"},
-            uuid,
-            "  ",
-        ]
-    )
-    assert selection.ids == (uuid,)
-    assert selection.names == ("S1A_IW_SLC__1SDV_X.SAFE", "ONLY_NAME.SAFE")
-    assert [e["Id"] for e in selection.entities] == [uuid]
+def test_jobs_keep_the_input_position_of_their_first_record(page, tmp_path):
+    first, second = page[0], page[1]
+    intake = Intake(records=[(0, first), (2, second), (3, first)])
+    planned, rejected = plan_products(intake, tmp_path, catalogue_url=CATALOGUE)
 
-
-def test_select_accepts_a_single_string_and_rejects_other_types():
-    assert select("NAME.SAFE").names == ("NAME.SAFE",)
-    with pytest.raises(TypeError, match="int"):
-        select([42])
-    with pytest.raises(ValueError, match="neither Id nor Name"):
-        select([{"ContentLength": 3}])
-
-
-def test_is_product_id():
-    assert is_product_id("67360f3a-f36b-11ef-9d3f-0050561a7772")
-    assert not is_product_id("S1A_IW_SLC__1SDV.SAFE")
-    assert not is_product_id("67360f3a-f36b-11ef-9d3f")
+    assert [(index, job.id) for index, job in planned] == [(0, first["Id"]), (2, second["Id"])]
+    assert rejected == []

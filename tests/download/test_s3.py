@@ -21,8 +21,10 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 from phidown_async.config import DEFAULT_S3_ENDPOINT, Endpoints, Limits, S3Keys
+from phidown_async.download.intake import NO_ID_OR_NAME
 from phidown_async.download.manifest import parse_manifest, verify_safe_dir
-from phidown_async.download.s3 import download_products_s3, s3_endpoint, split_s3_path
+from phidown_async.download.s3 import download_products_s3
+from phidown_async.download.s3.objects import s3_endpoint, split_s3_path
 from phidown_async.errors import AuthError
 from phidown_async.events import EventLog, ItemStarted, QuotaChanged, RetryScheduled
 from phidown_async.retry import RetryPolicy
@@ -427,7 +429,7 @@ def _completed(partdir: Path) -> dict[str, tuple[int, int]]:
     return {
         p.relative_to(partdir).as_posix(): (p.stat().st_ino, p.stat().st_mtime_ns)
         for p in partdir.rglob("*")
-        if p.is_file() and not p.name.endswith(".part")
+        if p.is_file() and not p.name.endswith((".part", ".part.json"))  # parts, sidecars
     }
 
 
@@ -546,3 +548,17 @@ async def test_cut_body_resumes_with_range(sandbox: Any, keys: S3Keys, tmp_path:
     assert first is None and second is not None
     offset = int(second.removeprefix("bytes=").split("-")[0])
     assert 0 < offset <= len(expected[rel]) // 2
+
+
+async def test_results_keep_input_order_around_a_failed_lookup(
+    sandbox: Any, keys: S3Keys, tmp_path: Path
+) -> None:
+    first, second = sandbox.archive.products[:2]
+    items = [first["Name"], "S1A_NO_SUCH_PRODUCT.SAFE", {"ContentLength": 3}, dict(second)]
+    summary = await download_products_s3(
+        items, tmp_path, keys=keys, endpoints=sandbox.endpoints, limits=LIMITS, retry=FAST
+    )
+    assert [r.status for r in summary.results] == ["downloaded", "failed", "failed", "downloaded"]
+    assert summary.results[0].name == first["Name"] and summary.results[3].name == second["Name"]
+    assert "no product named 'S1A_NO_SUCH_PRODUCT.SAFE'" in (summary.results[1].reason or "")
+    assert summary.results[2].reason == NO_ID_OR_NAME

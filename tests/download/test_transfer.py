@@ -9,6 +9,7 @@ import pytest
 from blake3 import blake3
 
 from phidown_async.config import Limits
+from phidown_async.download.partfile import PartFile
 from phidown_async.download.plan import plan_jobs
 from phidown_async.download.transfer import HttpTransfer
 from phidown_async.events import BytesReceived, EventLog, ItemStarted, RetryScheduled
@@ -85,7 +86,7 @@ async def test_a_part_left_by_an_earlier_run_is_resumed(dl, tmp_path, data):
         [dl.entity(PRODUCT_ID, NAME, data)], tmp_path, catalogue_url=dl.endpoints.download_url
     )[0]
     job.part.write_bytes(data[:25_000])
-    job.part.with_name(job.part.name + ".etag").write_text('"v1"')
+    PartFile(job.part).save(validator='"v1"')
     host = dl.Host(data)
     _, result, log = await fetch(dl, host, tmp_path, data)
 
@@ -102,7 +103,7 @@ async def test_a_changed_etag_restarts_from_zero(dl, tmp_path, data):
         [dl.entity(PRODUCT_ID, NAME, data)], tmp_path, catalogue_url=dl.endpoints.download_url
     )[0]
     job.part.write_bytes(b"stale bytes of another version" * 100)
-    job.part.with_name(job.part.name + ".etag").write_text('"v0"')
+    PartFile(job.part).save(validator='"v0"')
     host = dl.Host(data)  # serves "v1": If-Range fails, the whole file comes with 200
     _, result, _ = await fetch(dl, host, tmp_path, data)
 

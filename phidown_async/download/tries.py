@@ -1,0 +1,115 @@
+"""The one retry loop of a transfer: try, classify the failure, wait, try again.
+
+HTTPS products, bursts and every S3 request go through `keep_trying`, under the run's
+`RetryPolicy`. A try that moved the download forward (more bytes on disk than before it)
+resets the count of failed tries: the next one resumes, so nothing was wasted. Throttling is
+about the account, not the item, and uses up no try, but an item never takes more than
+`MAX_TRIES_FACTOR` times the policy's tries in all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import anyio
+import httpx
+
+from ..errors import AuthError, ServiceError, VerificationError
+from ..events import EventSink, RetryScheduled
+from ..retry import RetryableError, RetryPolicy
+from ..session import describe
+
+MAX_TRIES_FACTOR = 4
+
+T = TypeVar("T")
+
+
+class Retry(Exception):
+    """This try failed in a way another try can fix (the message says how)."""
+
+
+class Refused(Exception):
+    """The item cannot be fetched and another try would not help (the run goes on)."""
+
+
+class GaveUp(Exception):
+    """The work failed for good: not worth another try, or out of tries.
+
+    Attributes:
+        reason: why, in one line.
+        tries: tries made.
+    """
+
+    def __init__(self, reason: str, tries: int) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.tries = tries
+
+
+def failure_reason(exc: BaseException) -> str:
+    """What a failed try's result or event says about ``exc``."""
+    if isinstance(exc, httpx.TimeoutException):
+        return f"no data for too long ({type(exc).__name__})"
+    if isinstance(exc, OSError) and not isinstance(exc, httpx.HTTPError):
+        return f"cannot write the file: {exc.strerror or exc}"
+    if isinstance(exc, Retry | Refused | VerificationError):
+        return str(exc)
+    return describe(exc)
+
+
+def _retryable(exc: BaseException, policy: RetryPolicy) -> bool:
+    if isinstance(exc, Retry | VerificationError):
+        return True  # a verification failure's bytes were discarded: the next try refetches
+    if isinstance(exc, OSError) and not isinstance(exc, httpx.HTTPError):
+        return False  # the disk, not the network: another try writes to the same disk
+    return policy.is_retryable(exc)
+
+
+async def keep_trying(
+    once: Callable[[], Awaitable[T]],
+    *,
+    policy: RetryPolicy,
+    sink: EventSink,
+    item: str,
+    position: Callable[[], Awaitable[int]] | None = None,
+    what: str = "",
+) -> T:
+    """``await once()`` until it succeeds, retrying what another try can fix.
+
+    Args:
+        once: one try.
+        policy: how often and how patiently.
+        sink: told of every retry (`RetryScheduled`).
+        item: the Id the events name.
+        position: bytes of the item on disk now; a try that moved it on is not a failure.
+        what: names the part of the item the reasons are about (an S3 object's path).
+
+    Raises:
+        GaveUp: a failure another try would not fix, or the tries ran out.
+        AuthError, Refused and any other exception: as ``once`` raised them.
+    """
+    tries = failures = 0
+    prefix = f"{what}: " if what else ""
+    while True:
+        tries += 1
+        before = await position() if position else 0
+        try:
+            return await once()
+        except AuthError:
+            raise
+        except (OSError, ServiceError, httpx.HTTPError, Retry, VerificationError) as exc:
+            reason = prefix + failure_reason(exc)
+            if not _retryable(exc, policy):
+                raise GaveUp(reason, tries) from exc
+            moved = position is not None and await position() > before
+            throttled = isinstance(exc, RetryableError) and exc.throttled
+            if moved:
+                failures = 0
+            elif not throttled:
+                failures += 1
+            if failures >= policy.attempts or tries >= policy.attempts * MAX_TRIES_FACTOR:
+                raise GaveUp(reason, tries) from exc
+            delay = policy.delay(max(failures, 1), exc)
+            sink(RetryScheduled(item=item, attempt=tries, delay=delay, reason=reason))
+            await anyio.sleep(delay)
