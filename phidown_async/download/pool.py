@@ -20,6 +20,7 @@ import anyio
 import anyio.abc
 import anyio.to_thread
 
+from ..concurrency import FirstErrorGroup
 from ..events import EventSink, ItemFailed, ItemSkipped, ItemVerified, discard
 from ..ledger import Ledger, NewItem, make_owner
 from .plan import Job
@@ -56,7 +57,7 @@ def _first_checksum(job: Job) -> str | None:
 
 
 class _Run:
-    """The state of one pool run (results, the first fatal error)."""
+    """The state of one pool run (its results)."""
 
     def __init__(self, ledger: Ledger, transfer: TransferFn, owner: str, sink: EventSink):
         self.ledger = ledger
@@ -64,7 +65,6 @@ class _Run:
         self.owner = owner
         self.sink = sink
         self.results: dict[int, ItemResult] = {}
-        self.fatal: BaseException | None = None
 
     async def process(self, index: int, job: Job) -> None:
         row = await _ledger(self.ledger.get, job.id)
@@ -191,18 +191,10 @@ async def run_pool(
             for item in enumerate(planned):
                 await send.send(item)
 
-    async def work(
-        inbox: anyio.abc.ObjectReceiveStream[tuple[int, Job]], scope: anyio.CancelScope
-    ) -> None:
+    async def work(inbox: anyio.abc.ObjectReceiveStream[tuple[int, Job]]) -> None:
         async with inbox:
             async for index, job in inbox:
-                try:
-                    await run.process(index, job)
-                except Exception as exc:
-                    # One error that ends the run: keep it, stop the others cleanly.
-                    run.fatal = run.fatal or exc
-                    scope.cancel()
-                    return
+                await run.process(index, job)
 
     async def beat() -> None:
         interval = max(0.5, min(30.0, ledger.lease / 4))
@@ -211,17 +203,17 @@ async def run_pool(
             await _ledger(ledger.heartbeat, owner)
 
     try:
-        async with anyio.create_task_group() as outer:
+        # One error that ends the run (e.g. AuthError) stops the other workers and is
+        # raised as itself once every claim is back.
+        async with FirstErrorGroup() as outer:
             outer.start_soon(beat)
-            async with anyio.create_task_group() as group, receive:
+            async with FirstErrorGroup() as group, receive:
                 group.start_soon(produce)
                 for _ in range(count):
-                    group.start_soon(work, receive.clone(), group.cancel_scope)
+                    group.start_soon(work, receive.clone())
             outer.cancel_scope.cancel()
     finally:
         # Anything still held (cancelled mid-claim) goes back to pending.
         await _ledger(ledger.release_owner, owner)
-    if run.fatal is not None:
-        raise run.fatal
     ordered = tuple(run.results[i] for i in sorted(run.results))
     return RunSummary(ordered, seconds=time.monotonic() - started)
