@@ -29,6 +29,7 @@ from .checksums import (
     StreamHasher,
     canonical_algorithm,
     compare_checksums,
+    compare_size,
     hash_file,
     stream_algorithms,
 )
@@ -244,13 +245,7 @@ def verify_zip(
         actual_size = path.stat().st_size
     except OSError as exc:
         raise VerificationError(f"{subject}: cannot be read: {exc.strerror or exc}") from None
-    if expected_size is not None and actual_size != expected_size:
-        raise VerificationError(
-            f"{subject}: size mismatch: expected {expected_size} bytes, got {actual_size}",
-            path=subject,
-            expected=expected_size,
-            actual=actual_size,
-        )
+    compare_size(expected_size, actual_size, name=subject)
     if checksums:
         digests = {canonical_algorithm(k) or k: v for k, v in (computed or {}).items()}
         wanted = [a for a in stream_algorithms(checksums) if canonical_algorithm(a)]

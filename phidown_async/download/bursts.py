@@ -31,12 +31,12 @@ import anyio.to_thread
 import httpx
 
 from ..config import Credentials, Endpoints, Limits
-from ..errors import AuthError, VerificationError
+from ..errors import AuthError
 from ..events import EventSink, discard
 from ..retry import RetryPolicy
 from ..session import Session
 from .archive import verify_zip_async
-from .checksums import hash_file
+from .checksums import compare_size, hash_file
 from .intake import Intake, is_missing, take_in
 from .names import parse_content_disposition, safe_filename
 from .partfile import PartFile
@@ -234,14 +234,7 @@ class BurstTransfer(PartTransfer[_State]):
     async def _finish(self, job: Job, state: _State, tries: int) -> ItemResult:
         part = PartFile(job.part)
         size = await anyio.to_thread.run_sync(part.size)
-        if state.total is not None and size != state.total:
-            raise VerificationError(
-                f"burst {job.id}: size mismatch: the server announced {state.total} bytes, "
-                f"got {size}",
-                path=f"burst {job.id}",
-                expected=state.total,
-                actual=size,
-            )
+        compare_size(state.total, size, name=f"burst {job.id}", source="the server announced")
         hasher = await self._hasher_at(job, state, size)
         # Burst manifests have emptied checksums: the zip's CRCs and the listed files are
         # what can be checked.

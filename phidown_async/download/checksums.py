@@ -196,6 +196,21 @@ def expected_checksums(entity_checksum_list: Any) -> dict[str, str]:
     return result
 
 
+def compare_size(expected: int | None, actual: int, *, name: str, source: str = "expected") -> None:
+    """Check a file's size against the one ``source`` gave (nothing to do when None).
+
+    Raises:
+        VerificationError: the sizes differ (``path``, ``expected``, ``actual`` set).
+    """
+    if expected is not None and actual != expected:
+        raise VerificationError(
+            f"{name}: size mismatch: {source} {expected} bytes, got {actual}",
+            path=name,
+            expected=expected,
+            actual=actual,
+        )
+
+
 def compare_checksums(
     expected: Mapping[str, str], computed: Mapping[str, str], *, name: str
 ) -> None:

@@ -20,7 +20,7 @@ from ..errors import AuthError, VerificationError
 from ..events import EventSink
 from ..session import Session
 from .archive import safe_extract_async, verify_zip_async
-from .checksums import StreamHasher, compare_checksums
+from .checksums import StreamHasher, compare_checksums, compare_size
 from .partfile import PartFile
 from .parts import PartState, PartTransfer
 from .plan import Job
@@ -105,17 +105,8 @@ class HttpTransfer(PartTransfer[PartState]):
         """Size, checksums, zip and manifest of the complete part; returns its size."""
         size = await anyio.to_thread.run_sync(PartFile(job.part).size)
         name = job.target.name
-        for source, expected in (
-            ("the server announced", state.total),
-            ("the catalogue lists", job.size),
-        ):
-            if expected is not None and size != expected:
-                raise VerificationError(
-                    f"{name}: size mismatch: {source} {expected} bytes, got {size}",
-                    path=name,
-                    expected=expected,
-                    actual=size,
-                )
+        compare_size(state.total, size, name=name, source="the server announced")
+        compare_size(job.size, size, name=name, source="the catalogue lists")
         computed = hasher.hexdigests() if hasher.bytes_hashed == size else {}
         if job.checksums and computed:
             compare_checksums(job.checksums, computed, name=name)
