@@ -29,7 +29,7 @@ from .events import EventSink, RetryScheduled, discard
 from .http_errors import status_error
 from .quota import ConnectionBudget
 from .retry import RetryableStatusError, RetryPolicy
-from .transport import pooled_transport
+from .transport import AiohttpTransport
 
 # Error bodies are read only this far: enough for any JSON error, bounded for HTML pages.
 _ERROR_BODY_LIMIT = 64 * 1024
@@ -80,14 +80,12 @@ class Session:
         self.sink = sink
         self.budget = ConnectionBudget(limits.connections, sink)
         if transport is None:
-            pool = httpx.Limits(
-                max_connections=limits.connections,
-                max_keepalive_connections=limits.connections,
-            )
             # One TLS context for every pool: building one (loading the CA bundle) costs
             # tens of milliseconds, a noticeable share of a small search.
             tls = httpx.create_ssl_context(verify=verify_tls)
-            inner: httpx.AsyncBaseTransport = pooled_transport(tls=tls, limits=pool)
+            inner: httpx.AsyncBaseTransport = AiohttpTransport(
+                tls=tls, connections=limits.connections, timeout=limits.timeout
+            )
             # Token requests get their own small pool: a renewal must never wait for a
             # connection held by a download that is itself waiting for the token.
             token_transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport(verify=tls)

@@ -1,111 +1,147 @@
-"""The HTTP transport of a session: httpx's, reading the socket in wide gulps.
+"""The HTTP transport under every session: httpx above, aiohttp's connection pool below.
 
-httpcore asks its network stream for at most 64 KiB per read. Every read then passes
-through httpcore, h11 and anyio (a timeout scope, a parser step, an event object): on a
-fast link those Python layers, not the bytes, are what a download spends its CPU on.
-`WideReads` lets each read take whatever the socket has buffered, up to `READ_BYTES`, so
-a gigabyte costs a few thousand trips through those layers instead of sixteen thousand;
-h11 accepts any amount of data per read. Plain TCP only: over TLS a read yields at most one
-16 KiB record whatever it asks for, so a TLS stream is handed on as it is.
+httpx stays the client (requests, redirects, the token's `AuthTransport`, error mapping, and
+`httpx.MockTransport` in tests). Below it, httpx's own transport hands a TLS stream to
+httpcore one 16 KiB record per read, and each record then crosses anyio, httpcore and h11
+in Python: over HTTPS that path cost about 11 CPU seconds per GB on the engine's
+two-core reference machine. aiohttp reads the socket through asyncio's SSL protocol in
+large pieces and parses HTTP/1.1 in C; `AiohttpTransport` passes its body to httpx as
+those pieces arrive, so a gigabyte crosses the Python layers a few thousand times, not
+sixty thousand (about 2.5 CPU s/GB over TLS, measured side by side in the issue's notes).
+
+Its failures are httpx's exceptions (connect, read, timeouts, a body cut short), mapped
+here in one place, so the rest of the engine knows one vocabulary.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ssl
-from collections.abc import Iterable
+from collections.abc import AsyncIterator
 from typing import Any
 
-import httpcore
+import aiohttp
 import httpx
 
-# What one read may return; asyncio delivers at most 256 KiB per socket read anyway.
-READ_BYTES = 1 << 20
+# Request headers aiohttp sets itself from the request it sends.
+_OWN_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 
 
-class _WideStream(httpcore.AsyncNetworkStream):
-    """A network stream whose reads ask for at least `READ_BYTES`."""
+def _mapped(exc: BaseException, request: httpx.Request) -> Exception | None:
+    """The httpx exception for an aiohttp (or asyncio) failure, None when it is not one."""
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, aiohttp.ServerTimeoutError | asyncio.TimeoutError):
+        return httpx.ReadTimeout(text, request=request)
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return httpx.ConnectError(text, request=request)
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
+        return httpx.RemoteProtocolError(text, request=request)
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return httpx.RemoteProtocolError(text, request=request)
+    if isinstance(exc, aiohttp.ClientError | ConnectionError):
+        return httpx.ReadError(text, request=request)
+    return None
 
-    def __init__(self, stream: httpcore.AsyncNetworkStream) -> None:
-        self._stream = stream
 
-    async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return await self._stream.read(max(max_bytes, READ_BYTES), timeout)
+class _Body(httpx.AsyncByteStream):
+    """A response body as aiohttp receives it, failures mapped to httpx's."""
 
-    async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        await self._stream.write(buffer, timeout)
+    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
+        self._response = response
+        self._request = request
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+        except Exception as exc:
+            mapped = _mapped(exc, self._request)
+            if mapped is None:
+                raise
+            raise mapped from exc
 
     async def aclose(self) -> None:
-        await self._stream.aclose()
-
-    async def start_tls(
-        self,
-        ssl_context: ssl.SSLContext,
-        server_hostname: str | None = None,
-        timeout: float | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        # Asking a TLS stream for a megabyte would only allocate one per 16 KiB record.
-        return await self._stream.start_tls(ssl_context, server_hostname, timeout)
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._stream.get_extra_info(info)
+        # Released, not closed: a body read to its end returns the connection to the pool.
+        self._response.release()
 
 
-class WideReads(httpcore.AsyncNetworkBackend):
-    """A network backend (httpcore's anyio one by default) whose streams read wide.
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """An httpx transport that sends through one `aiohttp.ClientSession`.
 
     Args:
-        inner: the backend that opens the connections.
+        tls: the TLS context (``httpx.create_ssl_context``: honours ``SSL_CERT_FILE``).
+        connections: the pool's size (connections kept and opened at once).
+        timeout: seconds of connect or read inactivity before a request is abandoned
+            (httpx's per-request timeouts, when set, take precedence).
+        read_buffer: how much a response may buffer before reading pauses.
     """
 
-    def __init__(self, inner: httpcore.AsyncNetworkBackend | None = None) -> None:
-        self._inner = inner or httpcore.AnyIOBackend()
-
-    async def connect_tcp(
+    def __init__(
         self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        stream = await self._inner.connect_tcp(
-            host, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+        *,
+        tls: ssl.SSLContext,
+        connections: int,
+        timeout: float,
+        read_buffer: int = 1 << 20,
+    ) -> None:
+        self._tls = tls
+        self._connections = connections
+        self._timeout = timeout
+        self._read_buffer = read_buffer
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        # Made on first use: an aiohttp session belongs to the event loop it was made in.
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                ssl=self._tls, limit=self._connections, limit_per_host=0
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                auto_decompress=False,  # httpx decodes, by the response's headers
+                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
+                read_bufsize=self._read_buffer,
+            )
+        return self._session
+
+    def _timeout_for(self, request: httpx.Request) -> aiohttp.ClientTimeout:
+        asked: dict[str, Any] = request.extensions.get("timeout") or {}
+        connect = asked.get("connect", self._timeout)
+        read = asked.get("read", self._timeout)
+        return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        headers = [
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in request.headers.raw
+            if name.decode("latin-1").lower() not in _OWN_HEADERS
+        ]
+        body = await request.aread()
+        try:
+            response = await self._client().request(
+                request.method,
+                str(request.url),
+                headers=headers,
+                data=body or None,
+                allow_redirects=False,  # httpx follows them (and AuthTransport sees each hop)
+                timeout=self._timeout_for(request),
+            )
+        except Exception as exc:
+            mapped = _mapped(exc, request)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        return httpx.Response(
+            response.status,
+            headers=list(response.raw_headers),
+            stream=_Body(response, request),
+            extensions={
+                "http_version": b"HTTP/1.1",
+                "reason_phrase": (response.reason or "").encode("latin-1", "replace"),
+            },
         )
-        return _WideStream(stream)
 
-    async def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None
-    ) -> httpcore.AsyncNetworkStream:
-        stream = await self._inner.connect_unix_socket(
-            path, timeout=timeout, socket_options=socket_options
-        )
-        return _WideStream(stream)
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
-def pooled_transport(
-    *,
-    tls: ssl.SSLContext,
-    limits: httpx.Limits,
-    backend: httpcore.AsyncNetworkBackend | None = None,
-) -> httpx.AsyncHTTPTransport:
-    """httpx's transport with its connection pool reading through `WideReads`.
-
-    Args:
-        tls: the TLS context (``httpx.create_ssl_context``).
-        limits: the pool's size.
-        backend: opens the connections (default: httpcore's anyio backend).
-    """
-    transport = httpx.AsyncHTTPTransport(verify=tls, limits=limits)
-    # httpx has no parameter for the network backend; the pool it would build is built
-    # again with the same settings and ours (tests check the reads really are wide).
-    transport._pool = httpcore.AsyncConnectionPool(
-        ssl_context=tls,
-        max_connections=limits.max_connections,
-        max_keepalive_connections=limits.max_keepalive_connections,
-        keepalive_expiry=limits.keepalive_expiry,
-        network_backend=WideReads(backend),
-    )
-    return transport
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None

@@ -1,117 +1,153 @@
-"""The session's transport reads the socket in wide gulps (real HTTP on loopback)."""
+"""The session's transport (aiohttp under httpx), on real sockets on loopback."""
 
 from __future__ import annotations
 
 import os
+import socket
 import ssl
-from typing import Any
+from collections.abc import Awaitable, Callable
 
 import anyio
-import httpcore
+import anyio.abc
 import httpx
+import pytest
 import trustme
 from anyio.streams.tls import TLSListener
 
-from phidown_async.transport import READ_BYTES, WideReads, pooled_transport
+from phidown_async.transport import AiohttpTransport
 
 BODY = os.urandom(8 << 20)
+TLS_RECORD = 16 * 1024
+
+Handler = Callable[[anyio.abc.ByteStream], Awaitable[None]]
 
 
-class CountingBackend(httpcore.AsyncNetworkBackend):
-    """httpcore's anyio backend, noting what each read asked for and got."""
-
-    def __init__(self) -> None:
-        self.inner = httpcore.AnyIOBackend()
-        self.reads: list[tuple[int, int]] = []
-
-    async def connect_tcp(self, host: str, port: int, **kwargs: Any) -> Any:
-        stream = await self.inner.connect_tcp(host, port, **kwargs)
-        backend = self
-
-        class Counted(httpcore.AsyncNetworkStream):
-            async def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-                data = await stream.read(max_bytes, timeout)
-                backend.reads.append((max_bytes, len(data)))
-                return data
-
-            async def write(self, buffer: bytes, timeout: float | None = None) -> None:
-                await stream.write(buffer, timeout)
-
-            async def aclose(self) -> None:
-                await stream.aclose()
-
-        return Counted()
-
-    async def sleep(self, seconds: float) -> None:
-        await self.inner.sleep(seconds)
+async def read_head(client: anyio.abc.ByteStream) -> bytes:
+    request = b""
+    while b"\r\n\r\n" not in request:
+        request += await client.receive()
+    return request
 
 
-async def serve_body(listener: anyio.abc.Listener) -> None:
+async def send_body(client: anyio.abc.ByteStream) -> None:
+    await read_head(client)
+    await client.send(f"HTTP/1.1 200 OK\r\nContent-Length: {len(BODY)}\r\n\r\n".encode() + BODY)
+
+
+async def serve(listener: anyio.abc.Listener, handler: Handler) -> None:
     async def handle(client: anyio.abc.ByteStream) -> None:
         async with client:
-            request = b""
-            while b"\r\n\r\n" not in request:
-                request += await client.receive()
-            head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(BODY)}\r\n\r\n".encode()
-            await client.send(head + BODY)
+            await handler(client)
 
     await listener.serve(handle)
 
 
-async def test_a_download_reads_far_more_than_64_kib_at_a_time():
-    counting = CountingBackend()
-    transport = pooled_transport(
-        tls=httpx.create_ssl_context(), limits=httpx.Limits(), backend=counting
-    )
-    with anyio.fail_after(30):
-        async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
-            port = listener.extra(anyio.abc.SocketAttribute.local_port)
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(serve_body, listener)
-                async with httpx.AsyncClient(transport=transport) as client:
-                    response = await client.get(f"http://127.0.0.1:{port}/product.zip")
-                tg.cancel_scope.cancel()
-
-    assert response.content == BODY
-    assert counting.reads and all(asked >= READ_BYTES for asked, _ in counting.reads)
-    # httpcore alone would never get more than 64 KiB from one read.
-    assert max(got for _, got in counting.reads) > 64 * 1024
+def transport(tls: ssl.SSLContext | None = None, timeout: float = 30.0) -> AiohttpTransport:
+    return AiohttpTransport(tls=tls or httpx.create_ssl_context(), connections=4, timeout=timeout)
 
 
-async def test_a_tls_upgrade_is_handed_on_as_it_is():
-    class Upgraded(httpcore.AsyncNetworkStream):
-        pass
+async def get_plain(handler: Handler, *, timeout: float = 30.0) -> httpx.Response:
+    """GET from a loopback server running ``handler``; what the client raised, as itself."""
+    outcome: list[httpx.Response | Exception] = []
+    async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
+        port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(serve, listener, handler)
+            async with httpx.AsyncClient(transport=transport(timeout=timeout)) as client:
+                try:
+                    outcome.append(await client.get(f"http://127.0.0.1:{port}/product.zip"))
+                except Exception as exc:
+                    outcome.append(exc)
+            tg.cancel_scope.cancel()
+    if isinstance(outcome[0], Exception):
+        raise outcome[0]
+    return outcome[0]
 
-    class Plain(httpcore.AsyncNetworkStream):
-        async def start_tls(self, ssl_context: Any, server_hostname: Any = None, timeout=None):
-            return upgraded
 
-    class Backend(httpcore.AsyncNetworkBackend):
-        async def connect_tcp(self, host: str, port: int, **kwargs: Any) -> Any:
-            return Plain()
-
-    upgraded = Upgraded()
-    stream = await WideReads(Backend()).connect_tcp("example.invalid", 443)
-    assert type(stream) is not Plain  # plain TCP reads wide
-    assert await stream.start_tls(None) is upgraded  # type: ignore[arg-type]
-
-
-async def test_a_download_over_https_arrives_whole():
+async def test_a_tls_read_returns_more_than_one_record():
     ca = trustme.CA()
     server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(server_tls)
     client_tls = ssl.create_default_context()
     ca.configure_trust(client_tls)
-    transport = pooled_transport(tls=client_tls, limits=httpx.Limits())
+    sizes: list[int] = []
     with anyio.fail_after(30):
         tcp = await anyio.create_tcp_listener(local_host="127.0.0.1")
         port = tcp.extra(anyio.abc.SocketAttribute.local_port)
         listener = TLSListener(tcp, server_tls, standard_compatible=False)
         async with listener, anyio.create_task_group() as tg:
-            tg.start_soon(serve_body, listener)
-            async with httpx.AsyncClient(transport=transport) as client:
-                response = await client.get(f"https://127.0.0.1:{port}/product.zip")
+            tg.start_soon(serve, listener, send_body)
+            async with httpx.AsyncClient(transport=transport(client_tls)) as client:
+                url = f"https://127.0.0.1:{port}/product.zip"
+                async with client.stream("GET", url) as response:
+                    received = bytearray()
+                    async for chunk in response.aiter_raw():
+                        sizes.append(len(chunk))
+                        received += chunk
             tg.cancel_scope.cancel()
 
-    assert response.status_code == 200
-    assert response.content == BODY
+    assert response.status_code == 200 and bytes(received) == BODY
+    # httpx's own transport yields one 16 KiB TLS record per read: 512 reads for 8 MiB.
+    assert max(sizes) > TLS_RECORD
+    assert len(sizes) < len(BODY) // TLS_RECORD // 2
+
+
+async def test_a_plain_download_arrives_whole():
+    with anyio.fail_after(30):
+        response = await get_plain(send_body)
+    assert response.status_code == 200 and response.content == BODY
+
+
+async def test_a_body_cut_short_is_httpx_remote_protocol_error():
+    async def cut(client: anyio.abc.ByteStream) -> None:
+        await read_head(client)
+        await client.send(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + BODY[:5000])
+
+    with anyio.fail_after(30), pytest.raises(httpx.RemoteProtocolError):
+        await get_plain(cut)
+
+
+async def test_a_silent_server_is_httpx_read_timeout():
+    async def stall(client: anyio.abc.ByteStream) -> None:
+        await read_head(client)
+        await client.send(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n")
+        await anyio.sleep(10)
+
+    with anyio.fail_after(10), pytest.raises(httpx.ReadTimeout):
+        await get_plain(stall, timeout=0.3)
+
+
+async def test_a_refused_connection_is_httpx_connect_error():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, never listening: connections are refused
+        async with httpx.AsyncClient(transport=transport()) as client:
+            with pytest.raises(httpx.ConnectError):
+                await client.get(f"http://127.0.0.1:{port}/")
+
+
+async def test_status_headers_and_redirects_are_httpx_business():
+    async def answer(client: anyio.abc.ByteStream) -> None:
+        head = await read_head(client)
+        if head.startswith(b"GET /old"):
+            await client.send(b"HTTP/1.1 302 Found\r\nLocation: /new\r\nContent-Length: 0\r\n\r\n")
+        else:
+            await client.send(
+                b"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 2-4/10\r\n"
+                b'ETag: "v1"\r\nContent-Length: 3\r\n\r\nabc'
+            )
+
+    with anyio.fail_after(30):
+        async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
+            port = listener.extra(anyio.abc.SocketAttribute.local_port)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(serve, listener, answer)
+                async with httpx.AsyncClient(
+                    transport=transport(), follow_redirects=True
+                ) as client:
+                    response = await client.get(f"http://127.0.0.1:{port}/old")
+                tg.cancel_scope.cancel()
+
+    assert [r.status_code for r in response.history] == [302]
+    assert response.status_code == 206 and response.reason_phrase == "Partial Content"
+    assert response.headers["etag"] == '"v1"' and response.content == b"abc"
