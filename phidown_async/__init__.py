@@ -19,6 +19,7 @@ from typing import Any
 _EXPORTS = {
     "AuthError": ".errors",
     "BytesReceived": ".events",
+    "ChecksumIgnored": ".events",
     "ConfigError": ".errors",
     "CopernicusDataSearcher": ".facade",
     "Credentials": ".config",

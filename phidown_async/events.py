@@ -54,6 +54,15 @@ class ItemFailed(Event):
 
 
 @dataclass(frozen=True)
+class ChecksumIgnored(Event):
+    """The catalogue's checksum of an item is malformed; the item's contents are checked
+    member by member instead."""
+
+    algorithm: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class TokenRefreshed(Event):
     grant: str  # "password" or "refresh_token"
 

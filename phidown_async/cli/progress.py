@@ -24,6 +24,7 @@ from rich.text import Text
 
 from ..events import (
     BytesReceived,
+    ChecksumIgnored,
     Event,
     ItemFailed,
     ItemSkipped,
@@ -339,6 +340,8 @@ class LogLines:
             )
         elif isinstance(event, QuotaChanged):
             self._write(f"connections now {event.limit}: {event.reason}")
+        elif isinstance(event, ChecksumIgnored):
+            self._write(f"{name}: catalogue {event.algorithm} checksum ignored: {event.reason}")
         now = self.clock()
         if now - self._last >= self.every:
             self._last = now

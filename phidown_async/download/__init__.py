@@ -58,8 +58,10 @@ async def download_products(
     """Download products into ``output_dir``: resumable, verified, recorded in a ledger.
 
     Each product lands as ``<output_dir>/<Name>.zip`` only once its size, checksums, zip
-    and ``manifest.safe`` check out. Interrupted downloads resume from their ``.part``
-    file; products already downloaded (per the ledger, file still there) are skipped.
+    and ``manifest.safe`` check out (a Name too long for a file name is shortened, with a
+    hash of its Id; each result's ``path`` and the ledger's ``path`` column say where).
+    Interrupted downloads resume from their ``.part`` file; products already downloaded
+    (per the ledger, file still there) are skipped.
 
     Args:
         items: a search DataFrame, a list of entity dicts, or product Ids / names (those
@@ -74,7 +76,8 @@ async def download_products(
         retry: how often and how patiently to retry.
         ledger_path: the SQLite ledger (default ``<output_dir>/.phidown_ledger.sqlite``).
         verify: check zip integrity and ``manifest.safe`` too (size and checksums always).
-        extract: unpack each verified zip next to it.
+        extract: unpack each verified zip next to it, also those downloaded before; an
+            item whose extraction is refused fails (its zip is kept).
         sink: receives progress events.
 
     Returns:
@@ -98,5 +101,11 @@ async def download_products(
         transfer = HttpTransfer(session, verify=verify, extract=extract, sink=sink)
         ledger = await open_ledger(stack, ledger_path, out)
         return await run_in_order(
-            planned, rejected, transfer, ledger=ledger, workers=session.limits.workers, sink=sink
+            planned,
+            rejected,
+            transfer,
+            ledger=ledger,
+            workers=session.limits.workers,
+            sink=sink,
+            settled=transfer.unpacked,
         )

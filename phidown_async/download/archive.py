@@ -318,7 +318,8 @@ def replace_path(source: Path, target: Path) -> None:
     if not target.exists() and not target.is_symlink():
         os.replace(source, target)
         return
-    old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+    # A short, unique name: the target's own may already use up the 255 bytes allowed.
+    old = target.with_name(f".{target.name[:40]}.old-{uuid.uuid4().hex[:8]}")
     os.replace(target, old)
     os.replace(source, target)
     if old.is_dir() and not old.is_symlink():
@@ -327,19 +328,115 @@ def replace_path(source: Path, target: Path) -> None:
         old.unlink(missing_ok=True)
 
 
+# What a download keeps in its folder besides products: the ledger and the engine's
+# temporary names (hidden), zips, part files and their records. Never an extraction's name.
+_ENGINE_SUFFIXES = (".zip", ".part", ".part.json")
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Where a zip's members go: ``folder`` in the output folder, the product inside it."""
+
+    folder: str
+    product: str | None
+    members: dict[str, zipfile.ZipInfo]
+    nested: bool  # members keep their top folder (``folder`` is that folder)
+
+    def path_of(self, out_dir: Path, member: str) -> Path:
+        base = out_dir if self.nested else out_dir / self.folder
+        return base.joinpath(*member.split("/"))
+
+
+def _open_zip(zip_path: Path) -> zipfile.ZipFile:
+    try:
+        return zipfile.ZipFile(zip_path)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as exc:
+        raise VerificationError(f"{zip_path.name}: not a valid zip archive: {exc}") from None
+
+
+def _stem(zip_path: Path) -> str:
+    name = zip_path.name
+    return safe_filename(name[:-4] if name.lower().endswith(".zip") else name, "product")
+
+
+def _layout(archive: zipfile.ZipFile, zip_path: Path) -> _Layout:
+    """A zip with one top folder becomes that folder; any other, ``<zip name without .zip>``."""
+    members = _checked_members(archive, zip_path.name)
+    root, _ = _find_root(members, zip_path.name)
+    top = {name.partition("/")[0] for name in members}
+    if len(top) == 1 and all("/" in name for name in members):
+        return _Layout(top.pop(), None, members, nested=True)
+    return _Layout(_stem(zip_path), root or None, members, nested=False)
+
+
+def _holds_members(out_dir: Path, layout: _Layout) -> bool:
+    """True when every file of the zip is in place with its size (an earlier extraction)."""
+    for name, info in layout.members.items():
+        try:
+            found = os.lstat(layout.path_of(out_dir, name))
+        except OSError:
+            return False
+        if not stat.S_ISREG(found.st_mode) or found.st_size != info.file_size:
+            return False
+    return True
+
+
+def _refusal(out_dir: Path, layout: _Layout, own_names: set[str]) -> str | None:
+    """Why extracting into ``layout.folder`` would replace what it must not, or None."""
+    name = layout.folder
+    if name.startswith(".") or name.lower().endswith(_ENGINE_SUFFIXES):
+        return f"its folder {name!r} takes a name kept for the download's own files"
+    try:
+        found = (out_dir / name).lstat()
+    except FileNotFoundError:
+        return None
+    if stat.S_ISDIR(found.st_mode) and (name in own_names or _holds_members(out_dir, layout)):
+        return None  # an earlier (perhaps damaged) extraction of this product
+    return f"{name!r} is already there and is not an earlier extraction of this product"
+
+
+def extracted_folder(zip_path: str | Path, out_dir: str | Path) -> Path | None:
+    """The product folder of an earlier `safe_extract` of this zip into ``out_dir``.
+
+    Returns:
+        The folder (as `safe_extract` returns it) when every file of the zip is there
+        with its size, else None.
+
+    Raises:
+        VerificationError: the zip is invalid or has an unsafe member.
+    """
+    zip_path, out_dir = Path(zip_path), Path(out_dir)
+    with _open_zip(zip_path) as archive:
+        layout = _layout(archive, zip_path)
+    final = out_dir / layout.folder
+    # Members are looked up through the folder: a link planted there would lead elsewhere.
+    if final.is_symlink() or not _holds_members(out_dir, layout):
+        return None
+    return final / layout.product if layout.product else final
+
+
 def safe_extract(
-    zip_path: str | Path, out_dir: str | Path, *, chunk_size: int = CHUNK_SIZE
+    zip_path: str | Path,
+    out_dir: str | Path,
+    *,
+    own_names: Iterable[str] = (),
+    chunk_size: int = CHUNK_SIZE,
 ) -> Path:
     """Extract a product zip into ``out_dir`` without letting any member escape it.
 
     Members are written to a temporary folder inside ``out_dir`` (so nothing half-written
-    is ever visible under the final name), then renamed into place, replacing an older
-    copy. A zip with one top folder becomes ``out_dir/<folder>``; any other layout goes
-    to ``out_dir/<zip name without .zip>``.
+    is ever visible under the final name), then renamed into place. A zip with one top
+    folder becomes ``out_dir/<folder>``; any other layout goes to ``out_dir/<zip name
+    without .zip>``. That folder must be new, or an earlier extraction of the product,
+    which is replaced: a folder holding every file of the zip, or one named like the
+    product (the zip's name without ``.zip``, or one of ``own_names``). Anything else is
+    refused: hidden names (the ledger), zips, part files and their records, and every
+    other file or folder already there.
 
     Args:
         zip_path: the zip file.
         out_dir: where to extract (created when missing).
+        own_names: the product's own folder names (e.g. its catalogue Name).
         chunk_size: bytes copied at a time.
 
     Returns:
@@ -347,23 +444,25 @@ def safe_extract(
 
     Raises:
         VerificationError: the zip is invalid, has a member that is absolute, contains
-            ``..``, is a symlink, or is corrupt (CRC). Nothing is left in ``out_dir``.
+            ``..``, is a symlink, or is corrupt (CRC), or its folder's name is refused.
+            Nothing is left in ``out_dir``.
     """
     zip_path, out_dir = Path(zip_path), Path(out_dir)
     subject = zip_path.name
-    stem = safe_filename(subject[:-4] if subject.lower().endswith(".zip") else subject, "product")
-    try:
-        archive = zipfile.ZipFile(zip_path)
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as exc:
-        raise VerificationError(f"{subject}: not a valid zip archive: {exc}") from None
+    archive = _open_zip(zip_path)
     out_dir.mkdir(parents=True, exist_ok=True)
     with archive:
-        members = _checked_members(archive, subject)
-        root, _ = _find_root(members, subject)
-        staging = Path(tempfile.mkdtemp(prefix=f".{stem}.", suffix=".extracting", dir=out_dir))
+        layout = _layout(archive, zip_path)
+        refusal = _refusal(out_dir, layout, {_stem(zip_path), *own_names})
+        if refusal:
+            raise VerificationError(f"{subject}: {refusal}")
+        # A short prefix: the product's name may already use up the 255 bytes allowed.
+        staging = Path(
+            tempfile.mkdtemp(prefix=f".{_stem(zip_path)[:40]}.", suffix=".extracting", dir=out_dir)
+        )
         try:
             base = staging.resolve()
-            for name, info in members.items():
+            for name, info in layout.members.items():
                 target = staging.joinpath(*name.split("/"))
                 # The member checks already forbid escaping; this guards the filesystem too.
                 if not target.resolve().is_relative_to(base):
@@ -375,15 +474,9 @@ def safe_extract(
                         shutil.copyfileobj(src, dst, chunk_size)
                 except _CORRUPT_ERRORS as exc:
                     raise VerificationError(f"{subject}: {name}: corrupt member: {exc}") from None
-            top = {name.partition("/")[0] for name in members}
-            if len(top) == 1 and all("/" in name for name in members):
-                # One top folder; the manifest, if any, sits directly inside it.
-                final = out_dir / top.pop()
-                replace_path(staging / final.name, final)
-                return final
-            final = out_dir / stem
-            replace_path(staging, final)
-            return final / root if root else final
+            final = out_dir / layout.folder
+            replace_path(staging / layout.folder if layout.nested else staging, final)
+            return final / layout.product if layout.product else final
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
@@ -404,4 +497,11 @@ async def safe_extract_async(zip_path: str | Path, out_dir: str | Path, **kwargs
     """:func:`safe_extract` in a worker thread (same arguments); cancel waits for it."""
     return await anyio.to_thread.run_sync(
         functools.partial(safe_extract, zip_path, out_dir, **kwargs)
+    )
+
+
+async def extracted_folder_async(zip_path: str | Path, out_dir: str | Path) -> Path | None:
+    """:func:`extracted_folder` in a worker thread; cancel returns at once."""
+    return await anyio.to_thread.run_sync(
+        extracted_folder, zip_path, out_dir, abandon_on_cancel=True
     )

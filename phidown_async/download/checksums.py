@@ -16,6 +16,7 @@ import functools
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -171,8 +172,38 @@ def hash_file(
     return hasher.hexdigests()
 
 
-def expected_checksums(entity_checksum_list: Any) -> dict[str, str]:
-    """Checksums published by the catalogue for a product, by canonical algorithm.
+# Hex digits of each algorithm's digest (BLAKE3's default output, as the catalogue gives it).
+_HEX_DIGITS = {
+    "MD5": 32,
+    "SHA-1": 40,
+    "SHA-256": 64,
+    "SHA-512": 128,
+    "SHA3-256": 64,
+    "SHA3-512": 128,
+    "BLAKE3": 64,
+}
+
+
+@dataclass(frozen=True)
+class IgnoredChecksum:
+    """A catalogue checksum that cannot be a digest of its algorithm, and why."""
+
+    algorithm: str
+    reason: str
+
+
+def _malformed(algorithm: str, value: str) -> str | None:
+    if not re.fullmatch(r"[0-9a-f]+", value):
+        return f"{value[:40]!r} is not hexadecimal"
+    if len(value) != _HEX_DIGITS[algorithm]:
+        return f"{len(value)} hex digits, {algorithm} has {_HEX_DIGITS[algorithm]}"
+    return None
+
+
+def catalogue_checksums(
+    entity_checksum_list: Any,
+) -> tuple[dict[str, str], tuple[IgnoredChecksum, ...]]:
+    """Checksums published by the catalogue for a product, and the malformed ones.
 
     Args:
         entity_checksum_list: the product's ``Checksum`` field,
@@ -180,20 +211,33 @@ def expected_checksums(entity_checksum_list: Any) -> dict[str, str]:
             None, or NaN (a DataFrame cell).
 
     Returns:
-        ``{"MD5": "<lower hex>", "BLAKE3": "<lower hex>"}`` limited to supported algorithms
-        with a non-empty hex value (the first value of an algorithm wins).
+        ``({"MD5": "<lower hex>", ...}, ignored)``: digests of supported algorithms (the
+        first good value of an algorithm wins), and the values that are not a digest of
+        their algorithm (not hex, wrong length), which count as absent. Empty values and
+        unsupported algorithms are left out silently.
     """
     result: dict[str, str] = {}
+    ignored: list[IgnoredChecksum] = []
     if not isinstance(entity_checksum_list, list | tuple):
-        return result
+        return result, ()
     for entry in entity_checksum_list:
         if not isinstance(entry, Mapping):
             continue
         algorithm = canonical_algorithm(str(entry.get("Algorithm") or ""))
         value = str(entry.get("Value") or "").strip().lower()
-        if algorithm and re.fullmatch(r"[0-9a-f]+", value):
+        if not algorithm or not value:
+            continue
+        problem = _malformed(algorithm, value)
+        if problem:
+            ignored.append(IgnoredChecksum(algorithm, problem))
+        else:
             result.setdefault(algorithm, value)
-    return result
+    return result, tuple(ignored)
+
+
+def expected_checksums(entity_checksum_list: Any) -> dict[str, str]:
+    """The well-formed digests of `catalogue_checksums`, by canonical algorithm."""
+    return catalogue_checksums(entity_checksum_list)[0]
 
 
 def compare_size(expected: int | None, actual: int, *, name: str, source: str = "expected") -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 from urllib.parse import unquote
@@ -49,6 +50,33 @@ def safe_filename(name: str | None, fallback: str) -> str:
     if not cleaned:
         raise ValueError("fallback file name is empty after sanitising")
     return cleaned
+
+
+# The extensions a shortened name keeps (``.SAFE.zip``, ``.SEN3.zip``, ``.nc``).
+_EXTENSIONS = re.compile(r"(?:\.[0-9A-Za-z]{1,8}){1,2}$")
+
+
+def fit_name(name: str, limit: int, key: str) -> str:
+    """``name`` when it takes at most ``limit`` bytes (UTF-8), else a shortened one.
+
+    A shortened name keeps the start of ``name`` and its extensions, with ``~`` and 12 hex
+    digits of the SHA-256 of ``key`` between them: names shortened for different keys
+    never collide, and the same key always gets the same name.
+
+    Example:
+        >>> fit_name("S1A_" + "X" * 300 + ".SAFE.zip", 40, "some-id")
+        'S1A_XXXXXXXXXXXXXX~9aaebbbd3f8f.SAFE.zip'
+    """
+    if len(name.encode("utf-8")) <= limit:
+        return name
+    match = _EXTENSIONS.search(name)
+    extensions = match[0] if match else ""
+    tag = "~" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:12]
+    room = limit - len(tag) - len(extensions.encode("utf-8"))
+    if room < 1:
+        raise ValueError(f"no room for a name in {limit} bytes")
+    start = name[: len(name) - len(extensions)].encode("utf-8")[:room]
+    return start.decode("utf-8", "ignore") + tag + extensions
 
 
 _DISPOSITION_PARAM = re.compile(

@@ -12,12 +12,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from .checksums import expected_checksums
+from .checksums import IgnoredChecksum, catalogue_checksums
 from .intake import Intake, is_missing
-from .names import safe_filename
+from .names import fit_name, safe_filename
+from .partfile import SIDECAR_SUFFIX
 from .results import ItemResult
 
 PART_SUFFIX = ".part"
+# The longest name made from a target is its sidecar's temporary copy while it is saved
+# (`partfile.PartFile.save`); it too must fit in the 255 bytes a file name may take.
+TARGET_NAME_BYTES = 255 - len(PART_SUFFIX + SIDECAR_SUFFIX + ".12345678.tmp")
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class Job:
         size: expected byte count (catalogue ``ContentLength``), None when unknown or 0.
         checksums: expected digests by algorithm (catalogue ``Checksum``), may be empty.
         method: HTTP method of the request.
+        ignored_checksums: catalogue checksums left out because they are malformed.
     """
 
     id: str
@@ -45,6 +50,7 @@ class Job:
     size: int | None = None
     checksums: Mapping[str, str] = field(default_factory=dict)
     method: str = "GET"
+    ignored_checksums: tuple[IgnoredChecksum, ...] = ()
 
 
 def _size(value: Any) -> int | None:
@@ -57,18 +63,21 @@ def _size(value: Any) -> int | None:
     return size if size > 0 else None  # old products report 0: unknown, not empty
 
 
-def _checksums(value: Any) -> dict[str, str]:
-    if isinstance(value, (list, tuple)):
-        return expected_checksums(list(value))
+def _checksums(value: Any) -> tuple[dict[str, str], tuple[IgnoredChecksum, ...]]:
     if hasattr(value, "tolist"):  # a numpy array out of a parquet round trip
-        return expected_checksums(list(value.tolist()))
-    return {}
+        value = value.tolist()
+    return catalogue_checksums(list(value) if isinstance(value, (list, tuple)) else None)
 
 
-def target_name(name: str, fallback: str) -> str:
-    """The file name a product is saved under: its sanitised Name plus ``.zip``."""
-    base = safe_filename(name, fallback)
-    return base if base.lower().endswith(".zip") else f"{base}.zip"
+def target_name(name: str, item_id: str) -> str:
+    """The file name a product is saved under: its sanitised Name plus ``.zip``.
+
+    A name too long for its part file's record to fit in 255 bytes is shortened, with a
+    hash of ``item_id`` keeping it unique (see `names.fit_name`); the ledger records it.
+    """
+    base = safe_filename(name, item_id)
+    base = base if base.lower().endswith(".zip") else f"{base}.zip"
+    return fit_name(base, TARGET_NAME_BYTES, item_id)
 
 
 def plan_jobs(
@@ -108,6 +117,7 @@ def plan_jobs(
             file_name = target_name(f"{name}-{item_id}", item_id)
         taken.add(file_name.lower())
         target = out / file_name
+        checksums, ignored = _checksums(entity.get("Checksum"))
         jobs.append(
             Job(
                 id=item_id,
@@ -117,7 +127,8 @@ def plan_jobs(
                 target=target,
                 part=target.with_name(target.name + PART_SUFFIX),
                 size=_size(entity.get("ContentLength")),
-                checksums=_checksums(entity.get("Checksum")),
+                checksums=checksums,
+                ignored_checksums=ignored,
             )
         )
     return jobs

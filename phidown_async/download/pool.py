@@ -11,7 +11,9 @@ their ``.part`` files stay as resume points and their claims go back to pending.
 
 from __future__ import annotations
 
+import errno
 import functools
+import stat
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
@@ -25,12 +27,19 @@ from ..events import EventSink, ItemFailed, ItemSkipped, ItemVerified, discard
 from ..ledger import Ledger, NewItem, make_owner
 from .plan import Job
 from .results import ItemResult, RunSummary
+from .tries import failure_reason
 
 ProgressReport = Callable[[int], Awaitable[bool]]
 """Told the bytes on disk of an item now and then; returns False when its claim was lost."""
 
 TransferFn = Callable[[Job, ProgressReport], Awaitable[ItemResult]]
 """Fetches one job; returns its result; raises only errors that end the run."""
+
+DoneCheck = Callable[[Job], Awaitable[bool]]
+"""Whether a job the ledger has as done, its file still there, needs nothing more."""
+
+# A full disk stops every item alike: it is the run's error, not one item's.
+_RUN_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 async def _ledger(func: Callable[..., object], *args: object, **kwargs: object) -> object:
@@ -44,10 +53,11 @@ def _still_there(path: str | None, size: int | None) -> bool:
     if not path:
         return False
     try:
-        actual = Path(path).stat().st_size
+        found = Path(path).lstat()
     except OSError:
         return False
-    return size is None or actual == size
+    # A link put in the file's place is not the file the ledger recorded.
+    return not stat.S_ISLNK(found.st_mode) and (size is None or found.st_size == size)
 
 
 def _first_checksum(job: Job) -> str | None:
@@ -59,18 +69,31 @@ def _first_checksum(job: Job) -> str | None:
 class _Run:
     """The state of one pool run (its results)."""
 
-    def __init__(self, ledger: Ledger, transfer: TransferFn, owner: str, sink: EventSink):
+    def __init__(
+        self,
+        ledger: Ledger,
+        transfer: TransferFn,
+        owner: str,
+        sink: EventSink,
+        settled: DoneCheck | None,
+    ):
         self.ledger = ledger
         self.transfer = transfer
         self.owner = owner
         self.sink = sink
+        self.settled = settled
         self.results: dict[int, ItemResult] = {}
+
+    async def _done_before(self, job: Job, path: str | None, size: int | None) -> bool:
+        if not _still_there(path, size):
+            return False
+        return self.settled is None or await self.settled(job)
 
     async def process(self, index: int, job: Job) -> None:
         row = await _ledger(self.ledger.get, job.id)
         claimed = False
         if row is not None and row.state == "done":
-            if _still_there(row.path, row.size):
+            if await self._done_before(job, row.path, row.size):
                 self.finish(
                     index,
                     ItemResult(
@@ -84,8 +107,8 @@ class _Run:
                     ),
                 )
                 return
-            # Recorded done but the file is gone: fetch it again. A done row cannot be
-            # claimed, so this item runs without a claim.
+            # Recorded done but the file is gone (or, say, not extracted yet): fetch it
+            # again. A done row cannot be claimed, so this item runs without a claim.
         else:
             claimed = bool(await _ledger(self.ledger.claim, job.id, self.owner))
             if not claimed:
@@ -105,6 +128,13 @@ class _Run:
 
         try:
             result = await self.transfer(job, report)
+        except OSError as exc:
+            if exc.errno in _RUN_ERRNOS:
+                if claimed:
+                    await _ledger(self.ledger.release, job.id, owner=owner)
+                raise
+            # The file system refused this item (a name too long, a folder in the way).
+            result = ItemResult(job.id, job.name, "failed", reason=failure_reason(exc))
         except BaseException:
             if claimed:
                 await _ledger(self.ledger.release, job.id, owner=owner)
@@ -148,6 +178,7 @@ async def run_pool(
     workers: int = 4,
     sink: EventSink = discard,
     owner: str | None = None,
+    settled: DoneCheck | None = None,
 ) -> RunSummary:
     """Run ``transfer`` over ``jobs`` with ``workers`` concurrent workers.
 
@@ -162,13 +193,16 @@ async def run_pool(
         workers: items in flight at once.
         sink: receives ItemVerified, ItemSkipped and ItemFailed events.
         owner: the ledger owner id (a fresh `make_owner()` by default).
+        settled: also asked before a done item is skipped (e.g. `HttpTransfer.unpacked`);
+            when False, the item is given to ``transfer`` again.
 
     Returns:
         The outcome of every job, in input order.
 
     Raises:
-        Whatever ``transfer`` raised that ends the run (e.g. `AuthError`), after every
-        other transfer stopped and every claim was released.
+        Whatever ``transfer`` raised that ends the run (e.g. `AuthError`, a full disk),
+        after every other transfer stopped and every claim was released. Any other
+        `OSError` of one item is that item's failure.
     """
     started = time.monotonic()
     planned = list(jobs)
@@ -182,7 +216,7 @@ async def run_pool(
             for job in planned
         ],
     )
-    run = _Run(ledger, transfer, owner, sink)
+    run = _Run(ledger, transfer, owner, sink, settled)
     count = max(1, min(workers, len(planned)))
     send, receive = anyio.create_memory_object_stream[tuple[int, Job]](count)
 

@@ -28,6 +28,8 @@ class ItemResult:
         bytes: bytes received over the network in this run.
         size: size of the verified file.
         checksum: ``<algorithm>:<hex>`` of the verified file, when known.
+        notes: what the user should know about an item that is otherwise fine (e.g. a
+            malformed catalogue checksum that was ignored).
     """
 
     id: str
@@ -39,6 +41,7 @@ class ItemResult:
     bytes: int = 0
     size: int | None = None
     checksum: str | None = None
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

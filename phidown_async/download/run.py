@@ -20,7 +20,7 @@ from ..ledger import Ledger
 from ..retry import RetryPolicy
 from ..session import Session
 from .plan import Job
-from .pool import TransferFn, run_pool
+from .pool import DoneCheck, TransferFn, run_pool
 from .results import ItemResult, RunSummary
 
 LEDGER_NAME = ".phidown_ledger.sqlite"
@@ -103,13 +103,20 @@ async def run_in_order(
     ledger: Ledger,
     workers: int,
     sink: EventSink,
+    settled: DoneCheck | None = None,
 ) -> RunSummary:
     """Run the planned jobs through the pool; every item's outcome in input order.
 
     Args:
         planned, rejected: (input position, job / failed result), as the planners return.
+        settled: see `run_pool`.
     """
     summary = await run_pool(
-        [job for _, job in planned], transfer, ledger=ledger, workers=workers, sink=sink
+        [job for _, job in planned],
+        transfer,
+        ledger=ledger,
+        workers=workers,
+        sink=sink,
+        settled=settled,
     )
     return merge_results([index for index, _ in planned], summary, rejected)

@@ -9,17 +9,19 @@ is deleted; a partial one never is.
 
 from __future__ import annotations
 
+import stat
 from collections.abc import Mapping
 from contextlib import AbstractAsyncContextManager
+from dataclasses import replace
 
 import anyio
 import anyio.to_thread
 import httpx
 
 from ..errors import AuthError, VerificationError
-from ..events import EventSink
+from ..events import ChecksumIgnored, EventSink
 from ..session import Session
-from .archive import safe_extract_async, verify_zip_async
+from .archive import extracted_folder_async, safe_extract_async, verify_zip_async
 from .checksums import StreamHasher, compare_checksums, compare_size
 from .partfile import PartFile
 from .parts import PartState, PartTransfer
@@ -40,9 +42,11 @@ class HttpTransfer(PartTransfer[PartState]):
     Args:
         session: the run's session (client, token, budget, retry policy).
         verify: also check zip integrity and ``manifest.safe`` (size and checksums are
-            always checked: they come for free while streaming).
-        extract: unpack the verified zip next to it (safely).
-        sink: receives ItemStarted, BytesReceived and RetryScheduled events.
+            always checked: they come for free while streaming). An item whose catalogue
+            checksum is malformed is checked so whatever ``verify`` says.
+        extract: unpack the verified zip next to it (safely), also when it was downloaded
+            before; an item whose extraction is refused fails (its zip is kept).
+        sink: receives ItemStarted, BytesReceived, RetryScheduled and ChecksumIgnored events.
 
     Calling it returns an `ItemResult`; per-item failures are results. It raises only what
     makes the whole run meaningless: `AuthError` (the account or token is refused) and
@@ -63,10 +67,35 @@ class HttpTransfer(PartTransfer[PartState]):
 
     async def __call__(self, job: Job, report: ProgressReport = no_report) -> ItemResult:
         """Download, verify and install ``job``; see the class docstring."""
-        existing = await self._existing(job)
-        if existing is not None:
-            return existing
-        return await self._tries(job, PartState(), report)
+        notes = []
+        for ignored in job.ignored_checksums:
+            self.sink(
+                ChecksumIgnored(item=job.id, algorithm=ignored.algorithm, reason=ignored.reason)
+            )
+            notes.append(
+                f"the catalogue's {ignored.algorithm} checksum was ignored ({ignored.reason}); "
+                "the zip is checked file by file instead"
+            )
+        result = await self._existing(job)
+        if result is None:
+            result = await self._tries(job, PartState(), report)
+        if self.extract and result.path is not None:
+            result = await self._unpack(job, result)
+        return replace(result, notes=tuple(notes)) if notes else result
+
+    async def unpacked(self, job: Job) -> bool:
+        """True when a ``job`` already done needs nothing more: no extraction was asked
+        for, or its extraction is in place."""
+        if not self.extract:
+            return True
+        try:
+            return await extracted_folder_async(job.target, job.target.parent) is not None
+        except (VerificationError, OSError):
+            return False
+
+    def _deep(self, job: Job) -> bool:
+        """Check the zip and its manifest: asked for, or no catalogue checksum to trust."""
+        return self.verify or bool(job.ignored_checksums)
 
     def _request(
         self, job: Job, headers: dict[str, str]
@@ -74,7 +103,9 @@ class HttpTransfer(PartTransfer[PartState]):
         return self.session.stream(job.method, job.url, headers)
 
     def _can_tell_whole(self, job: Job, state: PartState) -> bool:
-        return bool(job.size is not None or state.total is not None or job.checksums or self.verify)
+        return bool(
+            job.size is not None or state.total is not None or job.checksums or self._deep(job)
+        )
 
     def _auth_failure(self, job: Job, exc: AuthError) -> None:
         if exc.url is None or exc.url == self.session.endpoints.token_url:
@@ -85,21 +116,41 @@ class HttpTransfer(PartTransfer[PartState]):
 
     async def _existing(self, job: Job) -> ItemResult | None:
         """A skipped result when the target is already on disk and verifies, else None."""
-        if not job.target.is_file():
+        try:
+            found = await anyio.to_thread.run_sync(job.target.lstat)
+        except FileNotFoundError:
+            return None
+        if stat.S_ISLNK(found.st_mode):
+            # A link planted at the final name is neither the file nor written through.
+            await anyio.to_thread.run_sync(job.target.unlink)
+            return None
+        size = found.st_size
+        if not stat.S_ISREG(found.st_mode) or (job.size is not None and size != job.size):
             return None
         try:
-            size = (await anyio.to_thread.run_sync(job.target.stat)).st_size
-            if job.size is not None and size != job.size:
-                return None
             await verify_zip_async(
                 job.target,
                 expected_size=job.size,
                 checksums=dict(job.checksums) or None,
-                check_manifest=self.verify,
+                check_manifest=self._deep(job),
             )
         except (VerificationError, OSError):
             return None  # replaced by a fresh download at the end
         return already_there(job, size, _checksum_text(job.checksums))
+
+    async def _unpack(self, job: Job, result: ItemResult) -> ItemResult:
+        """``result`` once its zip is extracted next to it (after a fresh download always,
+        else when no extraction is in place), or the item's failure."""
+        out = job.target.parent
+        try:
+            if result.status == "skipped":
+                if await extracted_folder_async(job.target, out) is not None:
+                    return result
+                result = replace(result, reason=f"{result.reason}; extracted now")
+            await safe_extract_async(job.target, out, own_names=(job.name,))
+        except VerificationError as exc:
+            return replace(result, status="failed", path=None, reason=f"extraction refused: {exc}")
+        return result
 
     async def _finish_check(self, job: Job, state: PartState, hasher: StreamHasher) -> int:
         """Size, checksums, zip and manifest of the complete part; returns its size."""
@@ -110,12 +161,12 @@ class HttpTransfer(PartTransfer[PartState]):
         computed = hasher.hexdigests() if hasher.bytes_hashed == size else {}
         if job.checksums and computed:
             compare_checksums(job.checksums, computed, name=name)
-        if self.verify or (job.checksums and not computed):
+        if self._deep(job) or (job.checksums and not computed):
             await verify_zip_async(
                 job.part,
                 checksums=dict(job.checksums) or None,
                 computed=computed,
-                check_manifest=self.verify,
+                check_manifest=self._deep(job),
                 subject=name,
             )
         return size
@@ -125,11 +176,6 @@ class HttpTransfer(PartTransfer[PartState]):
         hasher = await self._hasher_at(job, state, await anyio.to_thread.run_sync(part.size))
         size = await self._finish_check(job, state, hasher)
         await anyio.to_thread.run_sync(part.install, job.target)
-        if self.extract:
-            try:
-                await safe_extract_async(job.target, job.target.parent)
-            except VerificationError as exc:
-                return self._failed(job, state, f"extraction refused: {exc}", tries)
         digests = hasher.hexdigests() if hasher.bytes_hashed == size else {}
         return ItemResult(
             job.id,

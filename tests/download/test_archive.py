@@ -299,7 +299,7 @@ def test_safe_extract_replaces_an_older_copy(tmp_path):
     stale = out / ROOT / "stale.txt"
     stale.parent.mkdir(parents=True)
     stale.write_text("old")
-    safe = safe_extract(build_zip(tmp_path / "p.zip"), out)
+    safe = safe_extract(build_zip(tmp_path / f"{ROOT}.zip"), out)
     assert not stale.exists()
     assert (safe / "manifest.safe").is_file()
 

@@ -10,6 +10,7 @@ from blake3 import blake3
 
 from phidown_async.download.checksums import (
     StreamHasher,
+    catalogue_checksums,
     compare_checksums,
     expected_checksums,
     hash_file,
@@ -72,6 +73,23 @@ def test_expected_checksums_from_catalogue_entry():
     }
     assert expected_checksums([]) == {}
     assert expected_checksums(float("nan")) == {}
+
+
+def test_malformed_catalogue_checksums_are_left_out_and_reported():
+    good = "0dbcbdb1a7b8d1d1d9b7fa6e7e6b7e0f"
+    values, ignored = catalogue_checksums(
+        [
+            {"Value": "not-a-hex-digest", "Algorithm": "MD5"},
+            {"Value": good, "Algorithm": "MD5"},
+            {"Value": "ab" * 16, "Algorithm": "BLAKE3"},
+            {"Value": "", "Algorithm": "SHA256"},
+        ]
+    )
+    assert values == {"MD5": good}
+    assert [(i.algorithm, i.reason) for i in ignored] == [
+        ("MD5", "'not-a-hex-digest' is not hexadecimal"),
+        ("BLAKE3", "32 hex digits, BLAKE3 has 64"),
+    ]
 
 
 def test_compare_checksums_names_file_and_values():

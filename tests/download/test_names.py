@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from phidown_async.download.names import parse_content_disposition, safe_filename
+from phidown_async.download.names import fit_name, parse_content_disposition, safe_filename
 
 
 @pytest.mark.parametrize(
@@ -64,3 +64,13 @@ def test_content_disposition_traversal_is_neutralised_by_safe_filename():
     name = parse_content_disposition('attachment; filename="../../.bashrc"')
     assert name == "../../.bashrc"
     assert safe_filename(name, "product.zip") == "bashrc"
+
+
+def test_fit_name_keeps_short_names_and_shortens_long_ones_uniquely():
+    assert fit_name("X.SAFE.zip", 40, "id-1") == "X.SAFE.zip"
+    long = "S1A_" + "é" * 300 + ".SAFE.zip"
+    one, two = fit_name(long, 40, "id-1"), fit_name(long, 40, "id-2")
+    assert one != two and one == fit_name(long, 40, "id-1")
+    for name in (one, two):
+        assert len(name.encode()) <= 40 and name.startswith("S1A_é")
+        assert name.endswith(".SAFE.zip") and "~" in name

@@ -17,7 +17,7 @@ from ...errors import VerificationError
 from ..checksums import expected_checksums
 from ..intake import is_missing
 from ..manifest import MANIFEST_NAMES, parse_manifest
-from ..names import safe_filename
+from ..names import fit_name, safe_filename
 from ..plan import Job
 
 BUCKET = "eodata"
@@ -59,7 +59,8 @@ def s3_job(entity: Mapping[str, Any], output_dir: str | Path) -> Job:
     bucket, key = split_s3_path(str(entity.get("S3Path") or ""))
     item_id = str(entity.get("Id") or key).strip()
     name = key.rsplit("/", 1)[-1] if is_missing(entity.get("Name")) else str(entity["Name"]).strip()
-    folder = safe_filename(name, item_id)
+    # The part folder's name is the longest made from it; shortened names stay unique.
+    folder = fit_name(safe_filename(name, item_id), 255 - len(PARTDIR_SUFFIX), item_id)
     out = Path(output_dir)
     return Job(
         id=f"s3:{item_id}",
