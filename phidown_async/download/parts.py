@@ -398,7 +398,7 @@ class PartTransfer(ABC, Generic[StateT]):
 
         Raises:
             ClaimLost: the ledger says another process took the item over.
-            Incomplete: the body ended before ``total``.
+            Incomplete: the body ended before the known size.
             Overflow: the body went on past the known size.
             OSError: the disk refused the bytes.
         """
@@ -439,6 +439,6 @@ class PartTransfer(ABC, Generic[StateT]):
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(handle.close)
             progress.flush()
-        if total is not None and start + written < total:
-            raise Incomplete(f"the body ended after {start + written} of {total} bytes")
+        if limit is not None and start + written < limit:
+            raise Incomplete(f"the body ended after {start + written} of {limit} bytes")
         await report(start + written)

@@ -61,7 +61,8 @@ class HostileHost:
     Actions: ``ok`` (whole body, or 206 for a Range), ``endless`` (chunked, the body and
     then junk without end), ``drip`` (LEAD bytes, then 2 bytes every 0.25 s for
     ``drip_for`` seconds, then the rest), ``stall`` (LEAD bytes, then nothing), ``cut``
-    (half the body, then the connection closes). A path whose script ran out gets ``ok``.
+    (half the body, then the connection closes), ``short`` (chunked, half the body, then a
+    clean end). A path whose script ran out gets ``ok``.
     """
 
     def __init__(self, files: dict[str, bytes], scripts: dict[str, list[str]]) -> None:
@@ -137,6 +138,12 @@ class HostileHost:
                 handler.send_header("Transfer-Encoding", "chunked")
                 handler.end_headers()
                 self._endless(handler, path, body)
+                return
+            if action == "short":
+                half = body[: len(body) // 2]
+                handler.send_header("Transfer-Encoding", "chunked")
+                handler.end_headers()
+                handler.wfile.write(f"{len(half):x}\r\n".encode() + half + b"\r\n0\r\n\r\n")
                 return
             handler.send_header("Content-Length", str(len(body)))
             handler.end_headers()
@@ -269,6 +276,18 @@ async def test_an_endless_206_is_cut_at_its_content_range_total(dl, tmp_path, da
     assert (tmp_path / f"{NAME}.zip").read_bytes() == data
     first, second = host.requests(product_path())
     assert first.range is None and 0 < resumed_at(second) < len(data)
+
+
+async def test_a_chunked_body_ending_early_is_resumed_not_discarded(dl, tmp_path, data):
+    with HostileHost({product_path(): data}, {product_path(): ["short"]}) as host:
+        result, log = await fetch_product(dl, host, tmp_path, data, SLOW)
+
+    assert result.status == "downloaded", result.reason
+    assert (tmp_path / f"{NAME}.zip").read_bytes() == data
+    half = len(data) // 2
+    assert reasons(log) == [f"the body ended after {half} of {len(data)} bytes"]
+    first, second = host.requests(product_path())
+    assert first.range is None and resumed_at(second) == half
 
 
 @pytest.mark.parametrize("action", ["drip", "stall"])
