@@ -11,6 +11,7 @@ import netrc
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from math import inf
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -28,6 +29,9 @@ CLIENT_ID = "cdse-public"
 DEFAULT_CONNECTIONS = 4
 #: Workers beyond the connection budget (see `Limits`).
 SPARE_WORKERS = 2
+#: The lowest speed a body may arrive at (bytes/s), over `DEFAULT_SPEED_TIME` seconds.
+DEFAULT_LOWEST_SPEED = 1000
+DEFAULT_SPEED_TIME = 60.0
 
 
 def _origin(url: str) -> str:
@@ -90,12 +94,18 @@ class Limits:
             (zip, manifest) holds no connection, and the spare ones keep the budget busy.
         chunk_size: bytes read per network chunk when streaming.
         timeout: seconds of connect / read inactivity before a request is abandoned.
+        lowest_speed, speed_time: a body arriving slower than ``lowest_speed`` bytes/s for
+            ``speed_time`` seconds (stalled, or dripping too slowly for ``timeout`` to see)
+            is abandoned and resumed by the next try, like curl's ``--speed-limit`` /
+            ``--speed-time``; 0 in either turns the rule off.
     """
 
     connections: int = DEFAULT_CONNECTIONS
     workers: int = DEFAULT_CONNECTIONS + SPARE_WORKERS
     chunk_size: int = 1 << 20
     timeout: float = 60.0
+    lowest_speed: int = DEFAULT_LOWEST_SPEED
+    speed_time: float = DEFAULT_SPEED_TIME
 
     @classmethod
     def for_connections(cls, connections: int | None = None, workers: int | None = None) -> Limits:
@@ -124,6 +134,16 @@ class Limits:
                 raise ConfigError(f"Limits.{name} must be a positive integer, got {value!r}")
         if self.timeout <= 0:
             raise ConfigError(f"Limits.timeout must be positive, got {self.timeout!r}")
+        speed = self.lowest_speed
+        if isinstance(speed, bool) or not isinstance(speed, int) or speed < 0:
+            raise ConfigError(
+                f"Limits.lowest_speed must be a whole number of bytes/s (0: off), got {speed!r}"
+            )
+        window = self.speed_time
+        if isinstance(window, bool) or not isinstance(window, int | float) or not 0 <= window < inf:
+            raise ConfigError(
+                f"Limits.speed_time must be a number of seconds (0: off), got {window!r}"
+            )
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import contextlib
 import signal
 import threading
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,7 +24,14 @@ import typer
 from rich.console import Console
 
 from ..concurrency import FirstErrorGroup
-from ..config import Credentials, Endpoints, Limits, S3Keys
+from ..config import (
+    DEFAULT_LOWEST_SPEED,
+    DEFAULT_SPEED_TIME,
+    Credentials,
+    Endpoints,
+    Limits,
+    S3Keys,
+)
 from ..download import LEDGER_NAME, download_products
 from ..download.bursts import download_bursts
 from ..download.results import RunSummary
@@ -344,6 +351,25 @@ def download(
     s3_config: Annotated[
         Path, typer.Option(help="S3 keys file in phidown's format.", rich_help_panel=PANEL)
     ] = Path(".s5cfg"),
+    lowest_speed: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            metavar="BYTES_PER_S",
+            help="Abandon a download that stays slower than this for --speed-time seconds "
+            "(stalled or dripping) and resume it with the next try; 0 turns this off.",
+            rich_help_panel=PANEL,
+        ),
+    ] = DEFAULT_LOWEST_SPEED,
+    speed_time: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            metavar="SECONDS",
+            help="How long a download may stay below --lowest-speed; 0 turns the rule off.",
+            rich_help_panel=PANEL,
+        ),
+    ] = DEFAULT_SPEED_TIME,
     *,
     search: SearchOptions,
 ) -> None:
@@ -380,7 +406,11 @@ def download(
         transport=transport.value,
         out_dir=out_dir,
         ledger=ledger,
-        limits=Limits.for_connections(connections, workers),
+        limits=replace(
+            Limits.for_connections(connections, workers),
+            lowest_speed=lowest_speed,
+            speed_time=speed_time,
+        ),
         retry=RetryPolicy(attempts=retries, initial_delay=retry_delay),
         verify=verify,
         extract=extract,

@@ -4,7 +4,8 @@ What `transfer.HttpTransfer` (products) and `bursts.BurstTransfer` share. A try 
 bytes after those already in the part (``Range``, with ``If-Range`` when the ETag is
 strong); the answer's body is placed by its status and ``Content-Range`` (a 200 restarts
 the part from zero), looked at before anything is written (an error page must not replace
-a good partial file), then written into the part (`partfile.PartFile`) while it is hashed.
+a good partial file), then written into the part (`partfile.PartFile`) while it is hashed,
+never past the file's known size, and abandoned when it arrives too slowly (`speed`).
 Tries follow the run's policy (`tries.keep_trying`): a try that moved the part forward does
 not use up the item's tries.
 """
@@ -33,6 +34,7 @@ from .plan import Job
 from .pool import ProgressReport
 from .progress import ClaimLost, ProgressBatches
 from .results import ItemResult
+from .speed import SpeedWatch, TooSlow, watch_speed
 from .tries import GaveUp, Refused, Retry, keep_trying
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
@@ -44,6 +46,10 @@ class Incomplete(Retry):
 
 class ErrorPage(Retry):
     """An error page was served with 200 in place of the zip."""
+
+
+class Overflow(Retry):
+    """The body went on past the file's known size."""
 
 
 @dataclass
@@ -107,24 +113,40 @@ def placement(response: httpx.Response, offset: int, what: str) -> tuple[int, in
     raise unexpected_answer(response, what)
 
 
-async def body_batches(response: httpx.Response, size: int) -> AsyncIterator[list[bytes]]:
+async def body_batches(
+    response: httpx.Response, size: int, speed: SpeedWatch
+) -> AsyncIterator[list[bytes]]:
     """The body as lists of network chunks of about ``size`` bytes each (the last may be
-    smaller); chunks are passed on as received, never joined or split (no copies)."""
+    smaller); chunks are passed on as received, never joined or split (no copies).
+
+    The reads are watched by ``speed``, which counts every chunk.
+
+    Raises:
+        TooSlow: ``speed`` abandoned the body (after passing on what arrived before).
+        httpx.TransportError: the connection broke (likewise).
+    """
+    chunks = response.aiter_bytes()
     batch: list[bytes] = []
     held = 0
+    ended = False
     try:
-        async for chunk in response.aiter_bytes():
-            batch.append(chunk)
-            held += len(chunk)
-            if held >= size:
+        while not ended:
+            with speed.reading():
+                async for chunk in chunks:
+                    batch.append(chunk)
+                    held += len(chunk)
+                    speed.received += len(chunk)
+                    if held >= size:
+                        break
+                else:
+                    ended = True
+            if batch:
                 yield batch
                 batch, held = [], 0
-    except httpx.TransportError:
+    except (httpx.TransportError, TooSlow):
         if batch:
             yield batch  # bytes that arrived before the break are good: keep them
         raise
-    if batch:
-        yield batch
 
 
 async def first_batch(response: httpx.Response, batches: AsyncIterator[list[bytes]]) -> list[bytes]:
@@ -146,6 +168,17 @@ def _write(handle: BinaryIO, hasher: StreamHasher, batch: list[bytes]) -> None:
     for chunk in batch:
         handle.write(chunk)
         hasher.update(chunk)
+
+
+def _head(batch: list[bytes], size: int) -> list[bytes]:
+    """The first ``size`` bytes of ``batch``."""
+    kept = []
+    for chunk in batch:
+        if size <= 0:
+            break
+        kept.append(chunk[:size])
+        size -= len(chunk)
+    return kept
 
 
 class PartTransfer(ABC, Generic[StateT]):
@@ -265,8 +298,11 @@ class PartTransfer(ABC, Generic[StateT]):
             return  # complete on disk (the last run stopped before renaming it)
         hasher = await self._hasher_at(job, state, offset)
         try:
-            async with self._request(job, resume_headers(offset, state.validator)) as response:
-                await self._receive(job, state, response, offset, hasher, report)
+            async with (
+                self._request(job, resume_headers(offset, state.validator)) as response,
+                watch_speed(self.session.limits) as speed,
+            ):
+                await self._receive(job, state, response, offset, hasher, report, speed)
         except ServiceError as exc:
             if exc.status != 416 or not offset:
                 raise
@@ -286,9 +322,10 @@ class PartTransfer(ABC, Generic[StateT]):
         offset: int,
         hasher: StreamHasher,
         report: ProgressReport,
+        speed: SpeedWatch,
     ) -> None:
         start, total = placement(response, offset, self.what)
-        body = body_batches(response, self.chunk_size)
+        body = body_batches(response, self.chunk_size, speed)
         # An error page first: it says more than the size it comes with.
         first = await first_batch(response, body) if start == 0 else None
         if total is not None and job.size is not None and total != job.size:
@@ -348,7 +385,11 @@ class PartTransfer(ABC, Generic[StateT]):
 
         A body from 0 empties the part and restarts the hasher; any other is appended (the
         part holds exactly ``start`` bytes, all fed to ``hasher``). ``state.received`` counts
-        the bytes written, also when this raises.
+        the bytes written, also when this raises. Nothing is written past the known size
+        (the catalogue's, else the server's ``total``): a body going on past it is cut
+        there. The bytes up to it are kept, like those of a body cut short: the whole part
+        is checked (size, checksums, zip) before it counts, and the next try finds it
+        complete or discards it.
 
         Args:
             body: the rest of the body, from `body_batches`.
@@ -357,7 +398,8 @@ class PartTransfer(ABC, Generic[StateT]):
 
         Raises:
             ClaimLost: the ledger says another process took the item over.
-            Incomplete: the body ended before ``total``.
+            Incomplete: the body ended before the known size.
+            Overflow: the body went on past the known size.
             OSError: the disk refused the bytes.
         """
         if start == 0 and hasher.bytes_hashed:
@@ -367,25 +409,36 @@ class PartTransfer(ABC, Generic[StateT]):
         part = PartFile(job.part)
         handle = await anyio.to_thread.run_sync(lambda: part.open(start, truncate=start == 0))
         progress = ProgressBatches(job.id, self.sink, report)
+        limit = job.size if job.size is not None else total
         written = 0
+
+        async def put(batch: list[bytes]) -> None:
+            nonlocal written
+            size = sum(map(len, batch))
+            room = size if limit is None else max(0, limit - start - written)
+            over = size > room
+            if over:
+                size = room
+                batch = _head(batch, room)
+            # One worker-thread hop per batch: writing and hashing a megabyte there
+            # costs far less than the hop itself would per network chunk.
+            await anyio.to_thread.run_sync(_write, handle, hasher, batch)
+            written += size
+            progress.count(size)
+            if over:
+                raise Overflow(f"the server sent more than {limit} bytes")
+
         try:
             if first:
-                await anyio.to_thread.run_sync(_write, handle, hasher, first)
-                written = sum(map(len, first))
-                progress.count(written)
+                await put(first)
             async for batch in body:
-                # One worker-thread hop per batch: writing and hashing a megabyte there
-                # costs far less than the hop itself would per network chunk.
-                await anyio.to_thread.run_sync(_write, handle, hasher, batch)
-                size = sum(map(len, batch))
-                written += size
-                progress.count(size)
+                await put(batch)
                 await progress.tell(start + written)
         finally:
             state.received += written
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(handle.close)
             progress.flush()
-        if total is not None and start + written < total:
-            raise Incomplete(f"the body ended after {start + written} of {total} bytes")
+        if limit is not None and start + written < limit:
+            raise Incomplete(f"the body ended after {start + written} of {limit} bytes")
         await report(start + written)

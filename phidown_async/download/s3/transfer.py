@@ -8,7 +8,8 @@ files (`partfile.PartFile`) inside ``<output_dir>/<Name>.partdir``, each with a 
 records the ETag its bytes belong to and which ranges are complete, so a run that was killed
 fetches no complete object again. When all are there, every file the manifest lists is
 checked (size and MD5 / SHA3-256); a bad file is fetched again (a bounded number of times).
-Only then is the folder renamed to ``<output_dir>/<Name>``.
+Only then is the folder renamed to ``<output_dir>/<Name>``. No body is written past the
+size the listing gives, and a body arriving too slowly is abandoned (`speed`) and resumed.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ from ..plan import Job
 from ..pool import ProgressReport
 from ..progress import ClaimLost, ProgressBatches
 from ..results import ItemResult, already_there
-from ..tries import GaveUp, keep_trying
+from ..speed import watch_speed
+from ..tries import GaveUp, Retry, keep_trying
 from .client import S3Requests
 from .objects import S3Object, etag_of, file_of, installed_size, relative_path
 
@@ -375,12 +377,27 @@ class S3Transfer:
                         offset = 0  # a whole body: start the file over
                     truncate = index is None and offset == 0
                     handle = await _disk(lambda: part.open(offset, truncate=truncate))
+                    room = end + 1 - offset  # what the answer may carry; never write past it
                     try:
-                        while chunk := await body.read(self.limits.chunk_size):
-                            await _disk(handle.write, chunk)
-                            if index is not None:
-                                progress += len(chunk)
-                            await self._progress(product, len(chunk))
+                        async with watch_speed(self.limits) as speed:
+                            while True:
+                                with speed.reading():
+                                    chunk = await body.read(self.limits.chunk_size)
+                                if not chunk:
+                                    break
+                                speed.received += len(chunk)
+                                over = len(chunk) > room
+                                if over:
+                                    chunk = chunk[:room]
+                                room -= len(chunk)
+                                await _disk(handle.write, chunk)
+                                if index is not None:
+                                    progress += len(chunk)
+                                await self._progress(product, len(chunk))
+                                if over:
+                                    raise Retry(
+                                        f"the server sent more than {end + 1 - start} bytes"
+                                    )
                     finally:
                         with anyio.CancelScope(shield=True):
                             await anyio.to_thread.run_sync(handle.close)
