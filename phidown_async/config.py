@@ -153,8 +153,16 @@ class Credentials:
         if path.exists():
             try:
                 entry = netrc.netrc(str(path)).authenticators(host)
-            except (netrc.NetrcParseError, OSError) as exc:
-                raise CredentialsError(f"Could not read {path}: {exc}") from None
+            except netrc.NetrcParseError as exc:
+                # The parser's message quotes the token it choked on, which may be part of a
+                # password: name the file and the line only.
+                raise CredentialsError(
+                    f"Could not read {path}: line {exc.lineno} is not valid netrc syntax "
+                    "(a password with spaces must be in double quotes)."
+                ) from None
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+                raise CredentialsError(f"Could not read {path}: {reason}.") from None
             if entry and entry[0] and entry[2]:
                 return cls(entry[0], entry[2])
         raise CredentialsError(

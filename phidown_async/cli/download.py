@@ -180,7 +180,7 @@ def execute(plan: DownloadPlan, console: Console | None = None) -> int:
         The exit code: 0 all verified, 1 some failed, 130 interrupted.
 
     Raises:
-        typer.Exit: 2 when credentials are missing, 1 when the run could not go on
+        typer.Exit: 2 when credentials are missing or refused, 1 when the run could not go on
             (e.g. the account was refused).
     """
     console = console or stdout()
@@ -244,8 +244,10 @@ def gather_items(refs: list[str], search: SearchOptions) -> tuple[list[Any], pd.
             frames.append(read_results(ref))
         except FileNotFoundError:
             fail(f"no such file: {ref}")
-        except (ResultFileError, OSError) as exc:
+        except ResultFileError as exc:
             fail(str(exc))
+        except OSError as exc:
+            fail(f"cannot read {ref}: {exc.strerror or exc}")
     frame = pd.concat(frames, ignore_index=True) if frames else None
     rows = frame.to_dict("records") if frame is not None else []
     return [*rows, *names], frame
