@@ -19,7 +19,7 @@ import anyio
 import httpx
 
 from .config import CLIENT_ID, Credentials
-from .errors import AuthError, ServiceError
+from .errors import AuthError, CredentialsRefusedError, ServiceError
 from .events import EventSink, TokenRefreshed, discard
 from .http_errors import status_error
 from .retry import RetryPolicy
@@ -227,23 +227,26 @@ class TokenService:
         if status < 400:
             return
         code: str | None = None
+        # The account itself was refused: only the user can fix that.
+        refused = grant == "password" and status in (400, 401)
         if self._retry.is_retryable_status(status):
             message = f"The CDSE token endpoint answered {status} to the {grant} grant."
         else:
             code, description = _keycloak_error(response)
             detail = f"{description} ({code})" if description else code or response.reason_phrase
             who = f"user {self._credentials.username!r}"
-            hint = (
-                " Check CDSE_USERNAME / CDSE_PASSWORD or ~/.netrc."
-                if grant == "password" and status in (400, 401)
-                else ""
-            )
+            hint = " Check CDSE_USERNAME / CDSE_PASSWORD or ~/.netrc." if refused else ""
             message = (
                 f"The CDSE token endpoint refused the {grant} grant for {who}: "
                 f"{status} {self.redact(detail[:200])}.{hint}"
             )
         raise status_error(
-            response, message, policy=self._retry, url=self._url, code=code, refusal=AuthError
+            response,
+            message,
+            policy=self._retry,
+            url=self._url,
+            code=code,
+            refusal=CredentialsRefusedError if refused else AuthError,
         )
 
     def _body(self, response: httpx.Response, grant: str) -> dict[str, Any]:
