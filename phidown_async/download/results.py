@@ -28,6 +28,9 @@ class ItemResult:
         bytes: bytes received over the network in this run.
         size: size of the verified file.
         checksum: ``<algorithm>:<hex>`` of the verified file, when known.
+        permanent: the failure will not go away by trying again (not found, refused by
+            the server, the same wrong bytes every time); False for failures another run
+            may fix (network, server errors, throttling, out of tries, a full disk).
     """
 
     id: str
@@ -39,6 +42,7 @@ class ItemResult:
     bytes: int = 0
     size: int | None = None
     checksum: str | None = None
+    permanent: bool = False
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,10 @@ def plan_s3(
             job = s3_job(record, output_dir)
         except ValueError as exc:
             rejected.append(
-                (index, ItemResult(item_id, name or item_id, "failed", reason=str(exc)))
+                (
+                    index,
+                    ItemResult(item_id, name or item_id, "failed", reason=str(exc), permanent=True),
+                )
             )
             continue
         if job.id not in seen:
