@@ -28,6 +28,7 @@ from ..config import Credentials, Endpoints, Limits, S3Keys
 from ..download import LEDGER_NAME, download_products
 from ..download.bursts import download_bursts
 from ..download.results import RunSummary
+from ..download.transports import choose_transport
 from ..errors import AuthError, ConfigError, CredentialsError, PhidownError
 from ..events import EventSink
 from ..ledger import Ledger
@@ -95,14 +96,19 @@ class DownloadPlan:
 class _Access:
     credentials: Credentials | None = None
     keys: S3Keys | None = None
+    why: str = ""
 
 
 def _access(plan: DownloadPlan) -> _Access:
-    """The credentials the plan needs, or exit 2 saying where to put them."""
+    """The credentials the plan needs (and why that transport), or exit 2 saying where to
+    put them."""
     try:
-        if plan.transport == Transport.s3.value and not plan.bursts:
-            return _Access(keys=S3Keys.require(plan.s3_config))
-        return _Access(credentials=Credentials.from_env())
+        if plan.bursts:
+            return _Access(credentials=Credentials.from_env())
+        chosen = choose_transport(plan.transport, plan.s3_config)
+        if chosen.keys is not None:
+            return _Access(keys=chosen.keys, why=chosen.reason)
+        return _Access(credentials=Credentials.from_env(), why=chosen.reason)
     except CredentialsError as exc:
         fail(str(exc), EXIT_USAGE)
 
@@ -188,7 +194,8 @@ def execute(plan: DownloadPlan, console: Console | None = None) -> int:
     endpoints = Endpoints.from_env()
     progress = RunProgress(plan.count, sizes=plan.sizes, names=plan.names)
     what = "bursts" if plan.bursts else f"products over {plan.transport.upper()}"
-    console.print(f"Downloading {plan.count} {what} to {plan.out_dir}", markup=False)
+    why = f" ({access.why})" if access.why else ""
+    console.print(f"Downloading {plan.count} {what} to {plan.out_dir}{why}", markup=False)
     if console.is_terminal:
         display: contextlib.AbstractContextManager[Any] = LiveDisplay(progress, console).live()
     else:

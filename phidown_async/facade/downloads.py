@@ -6,9 +6,12 @@ products or bursts is fetched concurrently within the account's connection budge
 after interruptions and verified before it counts as done.
 
 Transport: phidown always uses S3, which needs S3 keys most CDSE users do not have. Here
-``transport=None`` picks S3 when keys are available (the ``.s5cfg`` file exists or the AWS
-variables are set) and HTTPS with the CDSE account otherwise (`choose_transport`); ``"s3"``
-or ``"https"`` forces one. ``download_products`` says which in its result (``'transport'``).
+``transport=None`` picks S3 when CDSE S3 keys are available (the ``.s5cfg`` file exists, or
+``CDSE_S3_ACCESS_KEY`` / ``CDSE_S3_SECRET_KEY`` are set) and HTTPS with the CDSE account
+otherwise (`choose_transport`); the generic AWS variables never pick S3 by themselves.
+``"s3"`` (which also takes the AWS variables as keys) or ``"https"`` forces one. Verbose
+calls print which transport was chosen and why; ``download_products`` says which in its
+result (``'transport'``).
 """
 
 from __future__ import annotations
@@ -150,7 +153,7 @@ class DownloadMethods:
             config_file: phidown's ``.s5cfg`` with S3 keys (used when it exists).
             verbose: print progress lines.
             show_progress: accepted for phidown compatibility (lines are printed when verbose).
-            transport: ``"https"``, ``"s3"`` or None (S3 when keys are available).
+            transport: ``"https"``, ``"s3"`` or None (S3 when CDSE S3 keys are available).
             retry_count: tries per request.
 
         Raises:
@@ -209,7 +212,7 @@ class DownloadMethods:
                 always checked).
             verbose: print a line per item and the totals.
             show_progress: accepted for phidown compatibility.
-            transport: ``"https"``, ``"s3"`` or None (S3 when keys are available).
+            transport: ``"https"``, ``"s3"`` or None (S3 when CDSE S3 keys are available).
             workers, connections: items in flight and the connection budget (default 4,
                 the CDSE general-user quota).
 
