@@ -33,6 +33,7 @@ from ..errors import AuthError, ConfigError, CredentialsError, PhidownError
 from ..events import EventSink
 from ..ledger import Ledger
 from ..retry import RetryPolicy
+from ..session import Session
 from .console import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -116,29 +117,30 @@ def _access(plan: DownloadPlan) -> _Access:
 async def _download(
     plan: DownloadPlan, endpoints: Endpoints, access: _Access, sink: EventSink
 ) -> RunSummary:
-    common: dict[str, Any] = {
-        "endpoints": endpoints,
-        "limits": plan.limits,
-        "retry": plan.retry,
-        "ledger_path": plan.ledger_path,
-        "sink": sink,
-    }
-    if plan.bursts:
-        return await download_bursts(
-            plan.items, plan.out_dir, credentials=access.credentials, **common
-        )
-    if plan.transport == Transport.s3.value:
-        from ..download.s3 import download_products_s3  # aiobotocore only when S3 is used
+    # share_login: the runs of one process (ledger --retry-failed runs one per kind of
+    # item) log in once.
+    async with Session(
+        endpoints,
+        access.credentials,
+        limits=plan.limits,
+        retry=plan.retry,
+        sink=sink,
+        share_login=True,
+    ) as session:
+        common: dict[str, Any] = {
+            "session": session,
+            "ledger_path": plan.ledger_path,
+            "sink": sink,
+        }
+        if plan.bursts:
+            return await download_bursts(plan.items, plan.out_dir, **common)
+        if plan.transport == Transport.s3.value:
+            from ..download.s3 import download_products_s3  # aiobotocore only when S3 is used
 
-        return await download_products_s3(plan.items, plan.out_dir, keys=access.keys, **common)
-    return await download_products(
-        plan.items,
-        plan.out_dir,
-        credentials=access.credentials,
-        verify=plan.verify,
-        extract=plan.extract,
-        **common,
-    )
+            return await download_products_s3(plan.items, plan.out_dir, keys=access.keys, **common)
+        return await download_products(
+            plan.items, plan.out_dir, verify=plan.verify, extract=plan.extract, **common
+        )
 
 
 async def interruptible(

@@ -30,7 +30,7 @@ from ..download.bursts import download_bursts as _download_bursts
 from ..download.results import RunSummary
 from ..download.transports import TransportChoice, choose_transport
 from ..errors import AuthError, CredentialsError
-from ..events import Event, ItemFailed, ItemStarted, ItemVerified, RetryScheduled
+from ..events import Event, ItemFailed, ItemStarted, ItemVerified, RetryScheduled, discard
 from ..portal import run_sync
 from ..retry import RetryPolicy
 from ..session import Session
@@ -82,14 +82,27 @@ async def _run_products(
         return await download_products_s3(
             frame, output_dir, keys=transport.keys, limits=limits, retry=retry, sink=sink
         )
-    return await _download_https(
-        frame,
-        output_dir,
-        credentials=Credentials.from_env(),
+    async with _account_session(Credentials.from_env(), limits, retry, sink) as session:
+        return await _download_https(frame, output_dir, session=session, verify=verify, sink=sink)
+
+
+def _account_session(
+    credentials: Credentials,
+    limits: Limits = Limits(),  # noqa: B008 - frozen value
+    retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen value
+    sink: Callable[[Event], None] | None = None,
+    verify_tls: bool = True,
+) -> Session:
+    """A session for one facade call that shares the process's login for the account: a
+    loop of calls makes one password grant, then refresh grants."""
+    return Session(
+        Endpoints.from_env(),
+        credentials,
         limits=limits,
         retry=retry,
-        verify=verify,
-        sink=sink,
+        sink=sink or discard,
+        verify_tls=verify_tls,
+        share_login=True,
     )
 
 
@@ -341,24 +354,20 @@ async def _run_bursts(
     limits: Limits,
     sink: Callable[[Event], None],
 ) -> RunSummary:
-    return await _download_bursts(
-        data, out, credentials=credentials, retry=retry, limits=limits, sink=sink
-    )
+    async with _account_session(credentials, limits, retry, sink) as session:
+        return await _download_bursts(data, out, session=session, sink=sink)
 
 
 async def _one_burst(
     burst_id: str, token: str | TokenManager, out: Path, verify_tls: bool, retry: RetryPolicy
 ) -> RunSummary:
-    endpoints = Endpoints.from_env()
     if isinstance(token, TokenManager):
-        session = Session(
-            endpoints,
-            Credentials(token.username, token.password),
-            retry=retry,
-            verify_tls=verify_tls,
-        )
+        credentials = Credentials(token.username, token.password)
+        session = _account_session(credentials, retry=retry, verify_tls=verify_tls)
     else:
-        session = Session(endpoints, tokens=StaticToken(token), retry=retry, verify_tls=verify_tls)
+        session = Session(
+            Endpoints.from_env(), tokens=StaticToken(token), retry=retry, verify_tls=verify_tls
+        )
     async with session:
         return await _download_bursts([burst_id], out, session=session)
 
