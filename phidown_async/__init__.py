@@ -24,6 +24,7 @@ _EXPORTS = {
     "CopernicusDataSearcher": ".facade",
     "Credentials": ".config",
     "CredentialsError": ".errors",
+    "CredentialsRefusedError": ".errors",
     "Endpoints": ".config",
     "Event": ".events",
     "EventSink": ".events",

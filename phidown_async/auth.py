@@ -15,11 +15,11 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-import anyio
 import httpx
 
+from .accounts import TokenState
 from .config import CLIENT_ID, Credentials
-from .errors import AuthError, ServiceError
+from .errors import AuthError, CredentialsRefusedError, ServiceError
 from .events import EventSink, TokenRefreshed, discard
 from .http_errors import status_error
 from .retry import RetryPolicy
@@ -91,6 +91,9 @@ class TokenService:
         clock: monotonic seconds; tests pass a fake one.
         sink: receives a `TokenRefreshed` event per grant.
         retry: policy for the token endpoint's 429/5xx and network errors.
+        state: where the tokens are kept; pass `accounts.shared_state` to share one login
+            with every other service of the process (its times are ``time.monotonic``, so
+            ``clock`` must be left as is). By default the service keeps its own.
 
     Attributes:
         grants: how many grants of each type were made (``password``, ``refresh_token``).
@@ -107,6 +110,7 @@ class TokenService:
         clock: Callable[[], float] = time.monotonic,
         sink: EventSink = discard,
         retry: RetryPolicy = _TOKEN_RETRY,
+        state: TokenState | None = None,
     ) -> None:
         self._client = client
         self._url = token_url
@@ -116,11 +120,7 @@ class TokenService:
         self._clock = clock
         self._sink = sink
         self._retry = retry
-        self._lock = anyio.Lock()
-        self._access: str | None = None
-        self._access_due = 0.0
-        self._refresh: str | None = None
-        self._refresh_due = 0.0
+        self._state = state if state is not None else TokenState()
         self._grants = {"password": 0, "refresh_token": 0}
 
     @property
@@ -131,7 +131,8 @@ class TokenService:
     @property
     def due(self) -> float | None:
         """Clock time at which the current access token will be refreshed (None before any)."""
-        return self._access_due if self._access is not None else None
+        state = self._state
+        return state.access_due if state.access is not None else None
 
     async def token(self) -> str:
         """A valid access token, fetched or refreshed when due.
@@ -141,12 +142,12 @@ class TokenService:
             ServiceError: the endpoint stayed unreachable or kept failing.
         """
         if self._valid():
-            return self._access  # type: ignore[return-value]
-        async with self._lock:
+            return self._state.access  # type: ignore[return-value]
+        async with self._state.lock():
             # Another caller may have refreshed while this one waited for the lock.
             if not self._valid():
                 await self._obtain()
-            return self._access  # type: ignore[return-value]
+            return self._state.access  # type: ignore[return-value]
 
     async def renew(self, stale: str | None) -> str:
         """A new token after a 401 for ``stale``; refreshes only if ``stale`` is still current.
@@ -156,17 +157,18 @@ class TokenService:
         Raises:
             AuthError, ServiceError: as for `token`.
         """
-        async with self._lock:
-            if self._access is None or self._access == stale or not self._valid():
+        async with self._state.lock():
+            if self._state.access is None or self._state.access == stale or not self._valid():
                 await self._obtain()
-            return self._access  # type: ignore[return-value]
+            return self._state.access  # type: ignore[return-value]
 
     def redact(self, text: str) -> str:
         """``text`` with the password and any token this service holds replaced by ``***``."""
-        return redact(text, (self._credentials.password, self._access, self._refresh))
+        state = self._state
+        return redact(text, (self._credentials.password, state.access, state.refresh))
 
     def _valid(self) -> bool:
-        return self._access is not None and self._clock() < self._access_due
+        return self._state.access is not None and self._clock() < self._state.access_due
 
     def _due(self, issued: float, lifetime: float) -> float:
         margin = (
@@ -175,16 +177,21 @@ class TokenService:
         return issued + lifetime - margin
 
     async def _obtain(self) -> None:
-        if self._refresh is not None and self._clock() < self._refresh_due:
+        state = self._state
+        refresh = state.refresh
+        if refresh is not None and self._clock() < state.refresh_due:
             try:
-                await self._grant("refresh_token", {"refresh_token": self._refresh})
+                await self._grant("refresh_token", {"refresh_token": refresh})
                 return
             except AuthError as exc:
                 # Keycloak answers 400 invalid_grant for an expired or revoked session;
                 # only then is a new password grant (a new CDSE session) justified.
                 if exc.status != 400:
                     raise
-            self._refresh = None
+            if state.refresh != refresh and self._valid():
+                return  # a service on another event loop renewed the shared login meanwhile
+            if state.refresh == refresh:
+                state.refresh = None
         await self._grant(
             "password",
             {"username": self._credentials.username, "password": self._credentials.password},
@@ -212,13 +219,14 @@ class TokenService:
                 url=self._url,
             )
         lifetime = _seconds(body.get("expires_in"), _DEFAULT_LIFETIME)
-        self._access = access
-        self._access_due = self._due(issued, lifetime)
+        state = self._state
+        state.access = access
+        state.access_due = self._due(issued, lifetime)
         refresh = body.get("refresh_token")
         if isinstance(refresh, str) and refresh:
             refresh_lifetime = _seconds(body.get("refresh_expires_in"), lifetime)
-            self._refresh = refresh
-            self._refresh_due = self._due(issued, refresh_lifetime)
+            state.refresh = refresh
+            state.refresh_due = self._due(issued, refresh_lifetime)
         self._grants[grant] += 1
         self._sink(TokenRefreshed(item="", grant=grant))
 
@@ -227,23 +235,26 @@ class TokenService:
         if status < 400:
             return
         code: str | None = None
+        # The account itself was refused: only the user can fix that.
+        refused = grant == "password" and status in (400, 401)
         if self._retry.is_retryable_status(status):
             message = f"The CDSE token endpoint answered {status} to the {grant} grant."
         else:
             code, description = _keycloak_error(response)
             detail = f"{description} ({code})" if description else code or response.reason_phrase
             who = f"user {self._credentials.username!r}"
-            hint = (
-                " Check CDSE_USERNAME / CDSE_PASSWORD or ~/.netrc."
-                if grant == "password" and status in (400, 401)
-                else ""
-            )
+            hint = " Check CDSE_USERNAME / CDSE_PASSWORD or ~/.netrc." if refused else ""
             message = (
                 f"The CDSE token endpoint refused the {grant} grant for {who}: "
                 f"{status} {self.redact(detail[:200])}.{hint}"
             )
         raise status_error(
-            response, message, policy=self._retry, url=self._url, code=code, refusal=AuthError
+            response,
+            message,
+            policy=self._retry,
+            url=self._url,
+            code=code,
+            refusal=CredentialsRefusedError if refused else AuthError,
         )
 
     def _body(self, response: httpx.Response, grant: str) -> dict[str, Any]:

@@ -27,6 +27,10 @@ S3_KEYS_MANAGER_URL = "https://eodata-s3keysmanager.dataspace.copernicus.eu/"
 CLIENT_ID = "cdse-public"
 #: Connections a general CDSE account may hold at once.
 DEFAULT_CONNECTIONS = 4
+#: Environment variables holding CDSE's S3 keys; the generic AWS ones are used only when S3
+#: is asked for explicitly (they often belong to other work).
+CDSE_S3_VARIABLES = ("CDSE_S3_ACCESS_KEY", "CDSE_S3_SECRET_KEY")
+AWS_VARIABLES = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 #: Workers beyond the connection budget (see `Limits`).
 SPARE_WORKERS = 2
 #: The lowest speed a body may arrive at (bytes/s), over `DEFAULT_SPEED_TIME` seconds.
@@ -173,8 +177,16 @@ class Credentials:
         if path.exists():
             try:
                 entry = netrc.netrc(str(path)).authenticators(host)
-            except (netrc.NetrcParseError, OSError) as exc:
-                raise CredentialsError(f"Could not read {path}: {exc}") from None
+            except netrc.NetrcParseError as exc:
+                # The parser's message quotes the token it choked on, which may be part of a
+                # password: name the file and the line only.
+                raise CredentialsError(
+                    f"Could not read {path}: line {exc.lineno} is not valid netrc syntax "
+                    "(a password with spaces must be in double quotes)."
+                ) from None
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+                raise CredentialsError(f"Could not read {path}: {reason}.") from None
             if entry and entry[0] and entry[2]:
                 return cls(entry[0], entry[2])
         raise CredentialsError(
@@ -220,29 +232,51 @@ class S3Keys:
         return cls(access, secret, endpoint)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> S3Keys | None:
-        """Keys from ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, or None when unset."""
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, generic: bool = True
+    ) -> S3Keys | None:
+        """Keys from ``CDSE_S3_ACCESS_KEY``/``CDSE_S3_SECRET_KEY``, else (with ``generic``)
+        from ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, or None when unset."""
+        found = cls._from_variables(env, generic)
+        return found[0] if found else None
+
+    @classmethod
+    def _from_variables(
+        cls, env: Mapping[str, str] | None, generic: bool
+    ) -> tuple[S3Keys, str] | None:
         env = os.environ if env is None else env
-        access, secret = env.get("AWS_ACCESS_KEY_ID"), env.get("AWS_SECRET_ACCESS_KEY")
-        return cls(access, secret) if access and secret else None
+        for names in (CDSE_S3_VARIABLES, AWS_VARIABLES) if generic else (CDSE_S3_VARIABLES,):
+            access, secret = env.get(names[0]), env.get(names[1])
+            if access and secret:
+                return cls(access, secret), " / ".join(names)
+        return None
 
     @classmethod
     def find(
         cls, config_file: str | Path | None = ".s5cfg", env: Mapping[str, str] | None = None
     ) -> S3Keys | None:
-        """Keys from ``config_file`` when it exists, else from the AWS variables, else None."""
+        """Keys for an explicit S3 download: ``config_file`` when it exists, else the CDSE_S3_
+        variables, else the AWS variables (S3 was asked for, so they are taken as CDSE's)."""
         found = cls.locate(config_file, env)
         return found[0] if found else None
 
     @classmethod
     def locate(
-        cls, config_file: str | Path | None = ".s5cfg", env: Mapping[str, str] | None = None
+        cls,
+        config_file: str | Path | None = ".s5cfg",
+        env: Mapping[str, str] | None = None,
+        *,
+        generic: bool = True,
     ) -> tuple[S3Keys, str] | None:
-        """The keys `find` finds and where they came from (the file, or the AWS variables)."""
+        """The keys `find` finds and where they came from (the file, or the variables).
+
+        Args:
+            generic: also take ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``. Those often
+                belong to other work than CDSE, so an automatic transport choice passes False.
+        """
         if config_file and Path(config_file).is_file():
             return cls.from_s5cfg(config_file), str(config_file)
-        keys = cls.from_env(env)
-        return (keys, "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY") if keys else None
+        return cls._from_variables(env, generic)
 
     @classmethod
     def require(
@@ -256,11 +290,17 @@ class S3Keys:
         """
         keys = cls.find(config_file, env)
         if keys is None:
-            raise CredentialsError(
-                f"No S3 keys found: put them in {config_file or '.s5cfg'} ([default] "
-                "aws_access_key_id, aws_secret_access_key) or set AWS_ACCESS_KEY_ID and "
-                f"AWS_SECRET_ACCESS_KEY (create them at {S3_KEYS_MANAGER_URL}); or download "
-                "over HTTPS with the CDSE account (transport='https', on the command line "
-                "--transport https)."
-            )
+            raise cls.missing(config_file)
         return keys
+
+    @staticmethod
+    def missing(config_file: str | Path | None = ".s5cfg") -> CredentialsError:
+        """The error for S3 asked for without keys: where to put them, and that HTTPS
+        with the CDSE account needs none."""
+        return CredentialsError(
+            f"No S3 keys found: put them in {config_file or '.s5cfg'} ([default] "
+            "aws_access_key_id, aws_secret_access_key) or set CDSE_S3_ACCESS_KEY and "
+            f"CDSE_S3_SECRET_KEY (create them at {S3_KEYS_MANAGER_URL}); or download "
+            "over HTTPS with the CDSE account (transport='https', on the command line "
+            "--transport https)."
+        )

@@ -9,6 +9,8 @@
     │   └── QueryTypeError (TypeError)   ... of the wrong type
     ├── ServiceError                CDSE answered with an error we cannot retry away
     │   ├── AuthError               token grant refused (bad credentials, expired session)
+    │   │   └── CredentialsRefusedError   the password grant refused the account (also a
+    │   │                                 CredentialsError: fix the credentials, don't retry)
     │   └── NotFoundError           unknown product, burst or collection
     ├── SearchIncompleteError       a search page kept failing; names the page
     ├── TransferError               items of a run failed (`RunSummary.raise_for_failures`)
@@ -72,6 +74,13 @@ class ServiceError(PhidownError):
 
 class AuthError(ServiceError):
     """The token endpoint refused the credentials or the session."""
+
+
+class CredentialsRefusedError(AuthError, CredentialsError):
+    """The token endpoint refused the user name or password (the password grant).
+
+    It is a `CredentialsError` too: like a missing credential, only the user can fix it.
+    """
 
 
 class NotFoundError(ServiceError):

@@ -22,8 +22,9 @@ import httpx
 import orjson
 import tenacity
 
+from .accounts import shared_state
 from .auth import NO_AUTH, AuthTransport, TokenService, TokenSource
-from .config import Credentials, Endpoints, Limits
+from .config import CLIENT_ID, Credentials, Endpoints, Limits
 from .errors import ServiceError
 from .events import EventSink, RetryScheduled, discard
 from .http_errors import status_error
@@ -58,6 +59,10 @@ class Session:
             by default a pooled HTTP transport sized to ``limits.connections``.
         tokens: a token provider to use instead of one built from ``credentials`` (e.g. a
             `StaticToken` the caller obtained elsewhere).
+        share_login: keep the tokens of ``credentials`` in the process-wide
+            `accounts.shared_state`, so that every session of the process with the same
+            account logs in once and later ones use the refresh grant (the facade and the
+            CLI do this: each of their calls opens a session).
 
     Use it as an async context manager; leaving it closes the connections.
     """
@@ -73,6 +78,7 @@ class Session:
         verify_tls: bool = True,
         transport: httpx.AsyncBaseTransport | None = None,
         tokens: TokenSource | None = None,
+        share_login: bool = False,
     ) -> None:
         self.endpoints = endpoints
         self.limits = limits
@@ -97,7 +103,12 @@ class Session:
             transport=token_transport, timeout=timeout, headers=headers
         )
         if tokens is None and credentials is not None:
-            tokens = TokenService(self._token_client, endpoints.token_url, credentials, sink=sink)
+            state = (
+                shared_state(endpoints.token_url, CLIENT_ID, credentials) if share_login else None
+            )
+            tokens = TokenService(
+                self._token_client, endpoints.token_url, credentials, sink=sink, state=state
+            )
         self.tokens: TokenSource | None = tokens
         self.client = httpx.AsyncClient(
             transport=AuthTransport(inner, self.tokens, endpoints.is_trusted),

@@ -50,8 +50,8 @@ def test_require_without_keys_says_where_they_go_and_that_https_needs_none(tmp_p
     message = str(info.value)
     for part in (
         f"No S3 keys found: put them in {cfg}",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
+        "CDSE_S3_ACCESS_KEY",
+        "CDSE_S3_SECRET_KEY",
         "transport='https'",
         "--transport https",
     ):

@@ -1,8 +1,10 @@
 """Every ```python and ```bash block of README.md runs, against the sandbox.
 
-The examples are written for the real CDSE; here they run with the sandbox's ``PHIDOWN_*``
-and ``CDSE_*`` variables set (and no S3 keys, so the facade picks HTTPS), each block in the
-same scratch folder, in the order of the page.
+The examples are written for the real CDSE; here they run with the environment exactly as
+``phidown-async sandbox`` prints it (``sandbox.env``: no S3 keys, since it does not serve S3,
+so the facade picks HTTPS by itself), each block in the same scratch folder, in the order of
+the page. Whatever the machine has set of ``CDSE_*``, ``AWS_*`` or ``PHIDOWN_*`` is removed
+first: a user of the sandbox would not have it either.
 
 Rules for bash blocks: every command line that starts with ``phidown-async`` runs through
 the installed console script and must exit 0. Any other line must be a comment, an
@@ -70,8 +72,6 @@ def env(sandbox: Sandbox, workdir: Path) -> dict[str, str]:
         k: v for k, v in os.environ.items() if not k.startswith(("CDSE_", "AWS_", "PHIDOWN_"))
     }
     values.update(sandbox.env)
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        values.pop(key, None)
     home = workdir / "home"
     home.mkdir(exist_ok=True)
     values["HOME"] = str(home)  # never the ~/.netrc of the machine running the tests

@@ -44,19 +44,32 @@ async def find_product(session: Session, ref: str) -> dict[str, Any]:
     page = await session.get_json(products, {"$filter": name_filter(ref), "$top": "1"})
     found = page.get("value") or []
     if not found or not isinstance(found[0], dict):
-        raise NotFoundError(f"no product named {ref!r} in the catalogue")
+        raise NotFoundError(f"no product named {ref!r} in the catalogue{_suggestion(ref)}")
     return found[0]
 
 
-async def find_products(session: Session, refs: Sequence[str]) -> list[dict[str, Any] | str]:
-    """The entity of every reference, or the reason it could not be had, in ``refs`` order.
+def _suggestion(ref: str) -> str:
+    """A hint for a Sentinel-1/2 name given without its ``.SAFE`` suffix."""
+    name = ref.strip()
+    if name.upper().startswith(("S1", "S2")) and "." not in name:
+        return f"; did you mean {name + '.SAFE'!r}?"
+    return ""
+
+
+async def find_products(
+    session: Session, refs: Sequence[str]
+) -> list[dict[str, Any] | ServiceError]:
+    """The entity of every reference, or why it could not be had, in ``refs`` order.
+
+    A reference the catalogue does not know gives a `NotFoundError`; a look-up that failed
+    otherwise a `ServiceError` whose message says so.
 
     At most as many look-ups run at once as the session has connections.
 
     Raises:
         AuthError: the account was refused (no look-up could succeed).
     """
-    found: list[dict[str, Any] | str] = [""] * len(refs)
+    found: list[dict[str, Any] | ServiceError] = [{} for _ in refs]
     pending = iter(enumerate(refs))
 
     async def worker() -> None:
@@ -67,9 +80,11 @@ async def find_products(session: Session, refs: Sequence[str]) -> list[dict[str,
             except AuthError:
                 raise
             except NotFoundError as exc:
-                found[index] = str(exc)
+                found[index] = exc
             except ServiceError as exc:
-                found[index] = f"catalogue look-up failed: {exc}"
+                found[index] = ServiceError(
+                    f"catalogue look-up failed: {exc}", status=exc.status, url=exc.url
+                )
 
     async with FirstErrorGroup() as group:
         for _ in range(min(len(refs), max(1, session.limits.connections))):

@@ -35,10 +35,12 @@ from ..config import (
 from ..download import LEDGER_NAME, download_products
 from ..download.bursts import download_bursts
 from ..download.results import RunSummary
+from ..download.transports import choose_transport
 from ..errors import AuthError, ConfigError, CredentialsError, PhidownError
 from ..events import EventSink
 from ..ledger import Ledger
 from ..retry import RetryPolicy
+from ..session import Session
 from .console import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -102,14 +104,19 @@ class DownloadPlan:
 class _Access:
     credentials: Credentials | None = None
     keys: S3Keys | None = None
+    why: str = ""
 
 
 def _access(plan: DownloadPlan) -> _Access:
-    """The credentials the plan needs, or exit 2 saying where to put them."""
+    """The credentials the plan needs (and why that transport), or exit 2 saying where to
+    put them."""
     try:
-        if plan.transport == Transport.s3.value and not plan.bursts:
-            return _Access(keys=S3Keys.require(plan.s3_config))
-        return _Access(credentials=Credentials.from_env())
+        if plan.bursts:
+            return _Access(credentials=Credentials.from_env())
+        chosen = choose_transport(plan.transport, plan.s3_config)
+        if chosen.keys is not None:
+            return _Access(keys=chosen.keys, why=chosen.reason)
+        return _Access(credentials=Credentials.from_env(), why=chosen.reason)
     except CredentialsError as exc:
         fail(str(exc), EXIT_USAGE)
 
@@ -117,29 +124,30 @@ def _access(plan: DownloadPlan) -> _Access:
 async def _download(
     plan: DownloadPlan, endpoints: Endpoints, access: _Access, sink: EventSink
 ) -> RunSummary:
-    common: dict[str, Any] = {
-        "endpoints": endpoints,
-        "limits": plan.limits,
-        "retry": plan.retry,
-        "ledger_path": plan.ledger_path,
-        "sink": sink,
-    }
-    if plan.bursts:
-        return await download_bursts(
-            plan.items, plan.out_dir, credentials=access.credentials, **common
-        )
-    if plan.transport == Transport.s3.value:
-        from ..download.s3 import download_products_s3  # aiobotocore only when S3 is used
+    # share_login: the runs of one process (ledger --retry-failed runs one per kind of
+    # item) log in once.
+    async with Session(
+        endpoints,
+        access.credentials,
+        limits=plan.limits,
+        retry=plan.retry,
+        sink=sink,
+        share_login=True,
+    ) as session:
+        common: dict[str, Any] = {
+            "session": session,
+            "ledger_path": plan.ledger_path,
+            "sink": sink,
+        }
+        if plan.bursts:
+            return await download_bursts(plan.items, plan.out_dir, **common)
+        if plan.transport == Transport.s3.value:
+            from ..download.s3 import download_products_s3  # aiobotocore only when S3 is used
 
-        return await download_products_s3(plan.items, plan.out_dir, keys=access.keys, **common)
-    return await download_products(
-        plan.items,
-        plan.out_dir,
-        credentials=access.credentials,
-        verify=plan.verify,
-        extract=plan.extract,
-        **common,
-    )
+            return await download_products_s3(plan.items, plan.out_dir, keys=access.keys, **common)
+        return await download_products(
+            plan.items, plan.out_dir, verify=plan.verify, extract=plan.extract, **common
+        )
 
 
 async def interruptible(
@@ -187,7 +195,7 @@ def execute(plan: DownloadPlan, console: Console | None = None) -> int:
         The exit code: 0 all verified, 1 some failed, 130 interrupted.
 
     Raises:
-        typer.Exit: 2 when credentials are missing, 1 when the run could not go on
+        typer.Exit: 2 when credentials are missing or refused, 1 when the run could not go on
             (e.g. the account was refused).
     """
     console = console or stdout()
@@ -195,7 +203,8 @@ def execute(plan: DownloadPlan, console: Console | None = None) -> int:
     endpoints = Endpoints.from_env()
     progress = RunProgress(plan.count, sizes=plan.sizes, names=plan.names)
     what = "bursts" if plan.bursts else f"products over {plan.transport.upper()}"
-    console.print(f"Downloading {plan.count} {what} to {plan.out_dir}", markup=False)
+    why = f" ({access.why})" if access.why else ""
+    console.print(f"Downloading {plan.count} {what} to {plan.out_dir}{why}", markup=False)
     if console.is_terminal:
         display: contextlib.AbstractContextManager[Any] = LiveDisplay(progress, console).live()
     else:
@@ -251,8 +260,10 @@ def gather_items(refs: list[str], search: SearchOptions) -> tuple[list[Any], pd.
             frames.append(read_results(ref))
         except FileNotFoundError:
             fail(f"no such file: {ref}")
-        except (ResultFileError, OSError) as exc:
+        except ResultFileError as exc:
             fail(str(exc))
+        except OSError as exc:
+            fail(f"cannot read {ref}: {exc.strerror or exc}")
     frame = pd.concat(frames, ignore_index=True) if frames else None
     rows = frame.to_dict("records") if frame is not None else []
     return [*rows, *names], frame

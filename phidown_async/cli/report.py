@@ -42,16 +42,38 @@ def summary_table(summary: RunSummary, title: str = "Download summary") -> Table
 
 
 def failures_table(failed: list[ItemResult]) -> Table:
-    """One row per item that is not verified: name, attempts, reason."""
+    """One row per item that is not verified: name, attempts, permanent or not, reason."""
     table = Table(title="Not downloaded", title_justify="left", title_style="bold red")
     table.add_column("item", overflow="fold")
     table.add_column("tries", justify="right")
+    table.add_column("failure")
     table.add_column("reason", overflow="fold")
     for result in failed:
         table.add_row(
-            result.name or result.id or "(no id)", str(result.attempts), result.reason or "failed"
+            result.name or result.id or "(no id)",
+            str(result.attempts),
+            "permanent" if result.permanent else "transient",
+            result.reason or "failed",
         )
     return table
+
+
+def failures_line(failed: list[ItemResult], total: int, resume_hint: str | None) -> str:
+    """How many items are missing and whether running again can help (transient ones only)."""
+    permanent = sum(1 for result in failed if result.permanent)
+    head = f"{len(failed)} of {total} items were not downloaded"
+    if permanent == len(failed):
+        return (
+            f"{head}; each failure is permanent (see its reason), so running again will not help."
+        )
+    again = f": {resume_hint}" if resume_hint else "."
+    transient = len(failed) - permanent
+    if not permanent:
+        return f"{head}. Run the same command again to retry them{again}"
+    return (
+        f"{head} ({permanent} permanent, {transient} transient). Run the same command again "
+        f"to retry the transient ones{again}"
+    )
 
 
 def print_report(console: Console, summary: RunSummary, resume_hint: str | None) -> int:
@@ -66,10 +88,8 @@ def print_report(console: Console, summary: RunSummary, resume_hint: str | None)
     failed = unverified(summary)
     if failed:
         console.print(failures_table(failed))
-        again = f": {resume_hint}" if resume_hint else ""
         console.print(
-            f"{len(failed)} of {len(summary.results)} items were not downloaded. "
-            f"Run the same command again to retry them{again}",
+            failures_line(failed, len(summary.results), resume_hint),
             markup=False,
             soft_wrap=True,
         )

@@ -100,8 +100,8 @@ def _unflatten(df: pd.DataFrame) -> pd.DataFrame:
             continue
         try:
             df[column] = df[column].map(lambda v: json.loads(v) if _json_text(v) else v)
-        except ValueError:
-            continue  # text that merely starts with a bracket
+        except (ValueError, RecursionError):
+            continue  # text that merely starts with a bracket, or nests too deeply
     return df
 
 
@@ -148,31 +148,56 @@ def read_results(path: str | Path) -> pd.DataFrame:
     give their properties plus ``GeoFootprint`` (the geometry).
 
     Raises:
-        ResultFileError: unknown extension, unreadable content, or Parquet without pyarrow.
+        ResultFileError: unknown extension, content that is not a result file (the message
+            is ``cannot read FILE: reason``), or Parquet without pyarrow.
         OSError: the file cannot be opened.
     """
     source = Path(path)
     kind = file_format(source)
     try:
-        if kind == "csv":
-            return _unflatten(pd.read_csv(source, dtype={"Id": str, "ParentProductId": str}))
-        if kind == "parquet":
-            try:
-                return _unflatten(pd.read_parquet(source))
-            except ImportError:
-                raise ResultFileError(
-                    "reading Parquet needs pyarrow: pip install pyarrow"
-                ) from None
-        data = json.loads(source.read_text(encoding="utf-8"))
+        return _read(source, kind)
+    except RecursionError:
+        reason = "its values are nested too deeply"
+    except UnicodeDecodeError:
+        reason = "it is not UTF-8 text"
     except (ValueError, pd.errors.ParserError) as exc:
         if isinstance(exc, ResultFileError):
             raise
-        raise ResultFileError(f"{source.name} is not a valid {kind} result file: {exc}") from None
+        reason = f"not a valid {kind} result file ({_first_line(exc)})"
+    raise ResultFileError(f"cannot read {source}: {reason}")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else type(exc).__name__
+
+
+def _read(source: Path, kind: str) -> pd.DataFrame:
+    if kind == "csv":
+        return _unflatten(pd.read_csv(source, dtype={"Id": str, "ParentProductId": str}))
+    if kind == "parquet":
+        try:
+            return _unflatten(pd.read_parquet(source))
+        except ImportError:
+            raise ResultFileError("reading Parquet needs pyarrow: pip install pyarrow") from None
+        except Exception as exc:
+            # pyarrow's own errors (ArrowInvalid is a ValueError, some others are not).
+            if not type(exc).__module__.startswith("pyarrow"):
+                raise
+            raise ResultFileError(
+                f"cannot read {source}: not a valid parquet result file ({_first_line(exc)})"
+            ) from None
+    data = json.loads(source.read_text(encoding="utf-8"))
     if kind == "geojson":
+        features = data.get("features") if isinstance(data, dict) else None
         if not isinstance(data, dict) or data.get("type") != "FeatureCollection":
-            raise ResultFileError(f"{source.name} is not a GeoJSON FeatureCollection")
+            raise ResultFileError(f"cannot read {source}: not a GeoJSON FeatureCollection")
+        if not isinstance(features, list | None):
+            raise ResultFileError(f"cannot read {source}: its features are not a list")
         rows = []
-        for feature in data.get("features") or []:
+        for feature in features or []:
+            if not isinstance(feature, dict):
+                raise ResultFileError(f"cannot read {source}: a feature is not a JSON object")
             row = dict(feature.get("properties") or {})
             row["GeoFootprint"] = feature.get("geometry")
             rows.append(row)
@@ -180,5 +205,5 @@ def read_results(path: str | Path) -> pd.DataFrame:
     if isinstance(data, dict) and isinstance(data.get("value"), list):
         data = data["value"]
     if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
-        raise ResultFileError(f"{source.name} must hold a list of result objects")
+        raise ResultFileError(f"cannot read {source}: it must hold a list of result objects")
     return pd.DataFrame(data)

@@ -51,8 +51,8 @@ def describe(sandbox: Any) -> dict[str, Any]:
         "s3": config.s3,
         "username": config.username,
         "password": config.password,
-        "s3_access_key": config.s3_access_key,
-        "s3_secret_key": config.s3_secret_key,
+        "s3_access_key": config.s3_access_key if config.s3 else None,
+        "s3_secret_key": config.s3_secret_key if config.s3 else None,
         "env": sandbox.env,
     }
 

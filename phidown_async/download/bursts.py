@@ -93,13 +93,16 @@ def plan_bursts(
         raw, name = record.get("Id"), record.get("Name")
         if is_missing(raw):
             label = "" if is_missing(name) else str(name)
-            rejected.append((index, ItemResult("", label, "failed", reason="No burst ID found")))
+            rejected.append(
+                (index, ItemResult("", label, "failed", reason="No burst ID found", permanent=True))
+            )
             continue
         burst_id = str(raw).strip()
         label = burst_id if is_missing(name) else str(name).strip()
         if not _UUID.match(burst_id):
             reason = "Burst ID is not a valid UUID"
-            rejected.append((index, ItemResult(burst_id, label, "failed", reason=reason)))
+            result = ItemResult(burst_id, label, "failed", reason=reason, permanent=True)
+            rejected.append((index, result))
             continue
         if burst_id.lower() in seen:
             continue

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..catalogue.lookup import find_products
+from ..errors import NotFoundError
 from ..session import Session
 from .results import ItemResult
 
@@ -59,6 +60,11 @@ def to_records(items: Any) -> list[Any]:
     return list(items)
 
 
+def _unusable(reason: str) -> ItemResult:
+    """The failed result of an item that names nothing (no run would fetch it)."""
+    return ItemResult("", "", "failed", reason=reason, permanent=True)
+
+
 def _needs_lookup(record: Mapping[str, Any], kind: Kind) -> bool:
     if not is_missing(record.get("Id")) or kind == "burst":
         return False
@@ -83,15 +89,14 @@ async def take_in(items: Any, kind: Kind, session: Session) -> Intake:
         if isinstance(record, str):
             text = record.strip()
             if not text:
-                intake.rejected.append((index, ItemResult("", "", "failed", reason=BLANK)))
+                intake.rejected.append((index, _unusable(BLANK)))
             elif kind == "burst":
                 intake.records.append((index, {"Id": text}))
             else:
                 lookups.append((index, text))
         elif isinstance(record, Mapping):
             if is_missing(record.get("Id")) and is_missing(record.get("Name")):
-                result = ItemResult("", "", "failed", reason=NO_ID_OR_NAME)
-                intake.rejected.append((index, result))
+                intake.rejected.append((index, _unusable(NO_ID_OR_NAME)))
             elif _needs_lookup(record, kind):
                 lookups.append((index, str(record["Name"]).strip()))
             else:
@@ -105,6 +110,9 @@ async def take_in(items: Any, kind: Kind, session: Session) -> Intake:
         if isinstance(outcome, dict):
             intake.records.append((index, outcome))
         else:
-            intake.rejected.append((index, ItemResult(ref, ref, "failed", reason=outcome)))
+            # Not found is for good; a failed look-up may succeed next time.
+            permanent = isinstance(outcome, NotFoundError)
+            result = ItemResult(ref, ref, "failed", reason=str(outcome), permanent=permanent)
+            intake.rejected.append((index, result))
     intake.records.sort(key=lambda pair: pair[0])
     return intake

@@ -280,8 +280,10 @@ class PartTransfer(ABC, Generic[StateT]):
                 attempts=tries,
                 bytes=state.received,
             )
-        except (Refused, GaveUp) as exc:
-            return self._failed(job, state, str(exc), tries)
+        except Refused as exc:
+            return self._failed(job, state, str(exc), tries, permanent=True)
+        except GaveUp as exc:
+            return self._failed(job, state, str(exc), tries, permanent=exc.permanent)
 
     async def _fetch(self, job: Job, state: StateT, report: ProgressReport) -> None:
         """One request: bring the part to its full length (or raise)."""
@@ -348,9 +350,17 @@ class PartTransfer(ABC, Generic[StateT]):
         )
 
     @staticmethod
-    def _failed(job: Job, state: PartState, reason: str, tries: int) -> ItemResult:
+    def _failed(
+        job: Job, state: PartState, reason: str, tries: int, *, permanent: bool = False
+    ) -> ItemResult:
         return ItemResult(
-            job.id, job.name, "failed", reason=reason, attempts=tries, bytes=state.received
+            job.id,
+            job.name,
+            "failed",
+            reason=reason,
+            attempts=tries,
+            bytes=state.received,
+            permanent=permanent,
         )
 
     @staticmethod

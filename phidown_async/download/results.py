@@ -30,6 +30,9 @@ class ItemResult:
         checksum: ``<algorithm>:<hex>`` of the verified file, when known.
         notes: what the user should know about an item that is otherwise fine (e.g. a
             malformed catalogue checksum that was ignored).
+        permanent: the failure will not go away by trying again (not found, refused by
+            the server, the same wrong bytes every time); False for failures another run
+            may fix (network, server errors, throttling, out of tries, a full disk).
     """
 
     id: str
@@ -42,6 +45,7 @@ class ItemResult:
     size: int | None = None
     checksum: str | None = None
     notes: tuple[str, ...] = ()
+    permanent: bool = False
 
 
 @dataclass(frozen=True)

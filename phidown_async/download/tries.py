@@ -34,17 +34,20 @@ class Refused(Exception):
 
 
 class GaveUp(Exception):
-    """The work failed for good: not worth another try, or out of tries.
+    """The work failed for good in this run: not worth another try, or out of tries.
 
     Attributes:
         reason: why, in one line.
         tries: tries made.
+        permanent: no later run would do better either: the server refused the item (a
+            4xx other than 408/425/429) or sent the same wrong bytes on every try.
     """
 
-    def __init__(self, reason: str, tries: int) -> None:
+    def __init__(self, reason: str, tries: int, *, permanent: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.tries = tries
+        self.permanent = permanent
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -56,6 +59,21 @@ def failure_reason(exc: BaseException) -> str:
     if isinstance(exc, Retry | Refused | VerificationError):
         return str(exc)
     return describe(exc)
+
+
+def _refused_by_server(exc: BaseException) -> bool:
+    """True for a client-error status: the server will answer the same tomorrow."""
+    status = exc.status if isinstance(exc, ServiceError) else None
+    if isinstance(exc, httpx.HTTPStatusError):
+        status = exc.response.status_code
+    return status is not None and 400 <= status < 500
+
+
+def _corruption(exc: BaseException) -> tuple[str | None, str] | None:
+    """What a wrong checksum looked like (file and digest), to spot the same one again."""
+    if isinstance(exc, VerificationError) and exc.actual is not None:
+        return exc.path, str(exc.actual)
+    return None
 
 
 def _retryable(exc: BaseException, policy: RetryPolicy) -> bool:
@@ -90,6 +108,9 @@ async def keep_trying(
         AuthError, Refused and any other exception: as ``once`` raised them.
     """
     tries = failures = 0
+    # The same wrong bytes on every try: the source itself is corrupt.
+    corrupt: tuple[str | None, str] | None = None
+    same_corrupt = 0
     prefix = f"{what}: " if what else ""
     while True:
         tries += 1
@@ -101,7 +122,10 @@ async def keep_trying(
         except (OSError, ServiceError, httpx.HTTPError, Retry, VerificationError) as exc:
             reason = prefix + failure_reason(exc)
             if not _retryable(exc, policy):
-                raise GaveUp(reason, tries) from exc
+                raise GaveUp(reason, tries, permanent=_refused_by_server(exc)) from exc
+            seen = _corruption(exc)
+            same_corrupt = same_corrupt + 1 if seen is not None and seen == corrupt else 1
+            corrupt = seen
             moved = position is not None and await position() > before
             throttled = isinstance(exc, RetryableError) and exc.throttled
             if moved:
@@ -109,7 +133,8 @@ async def keep_trying(
             elif not throttled:
                 failures += 1
             if failures >= policy.attempts or tries >= policy.attempts * MAX_TRIES_FACTOR:
-                raise GaveUp(reason, tries) from exc
+                permanent = corrupt is not None and same_corrupt >= max(2, failures)
+                raise GaveUp(reason, tries, permanent=permanent) from exc
             delay = policy.delay(max(failures, 1), exc)
             sink(RetryScheduled(item=item, attempt=tries, delay=delay, reason=reason))
             await anyio.sleep(delay)

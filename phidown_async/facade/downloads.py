@@ -6,9 +6,12 @@ products or bursts is fetched concurrently within the account's connection budge
 after interruptions and verified before it counts as done.
 
 Transport: phidown always uses S3, which needs S3 keys most CDSE users do not have. Here
-``transport=None`` picks S3 when keys are available (the ``.s5cfg`` file exists or the AWS
-variables are set) and HTTPS with the CDSE account otherwise (`choose_transport`); ``"s3"``
-or ``"https"`` forces one. ``download_products`` says which in its result (``'transport'``).
+``transport=None`` picks S3 when CDSE S3 keys are available (the ``.s5cfg`` file exists, or
+``CDSE_S3_ACCESS_KEY`` / ``CDSE_S3_SECRET_KEY`` are set) and HTTPS with the CDSE account
+otherwise (`choose_transport`); the generic AWS variables never pick S3 by themselves.
+``"s3"`` (which also takes the AWS variables as keys) or ``"https"`` forces one. Verbose
+calls print which transport was chosen and why; ``download_products`` says which in its
+result (``'transport'``).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from ..download.bursts import download_bursts as _download_bursts
 from ..download.results import RunSummary
 from ..download.transports import TransportChoice, choose_transport
 from ..errors import AuthError, CredentialsError
-from ..events import Event, ItemFailed, ItemStarted, ItemVerified, RetryScheduled
+from ..events import Event, ItemFailed, ItemStarted, ItemVerified, RetryScheduled, discard
 from ..portal import run_sync
 from ..retry import RetryPolicy
 from ..session import Session
@@ -79,14 +82,27 @@ async def _run_products(
         return await download_products_s3(
             frame, output_dir, keys=transport.keys, limits=limits, retry=retry, sink=sink
         )
-    return await _download_https(
-        frame,
-        output_dir,
-        credentials=Credentials.from_env(),
+    async with _account_session(Credentials.from_env(), limits, retry, sink) as session:
+        return await _download_https(frame, output_dir, session=session, verify=verify, sink=sink)
+
+
+def _account_session(
+    credentials: Credentials,
+    limits: Limits = Limits(),  # noqa: B008 - frozen value
+    retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen value
+    sink: Callable[[Event], None] | None = None,
+    verify_tls: bool = True,
+) -> Session:
+    """A session for one facade call that shares the process's login for the account: a
+    loop of calls makes one password grant, then refresh grants."""
+    return Session(
+        Endpoints.from_env(),
+        credentials,
         limits=limits,
         retry=retry,
-        verify=verify,
-        sink=sink,
+        sink=sink or discard,
+        verify_tls=verify_tls,
+        share_login=True,
     )
 
 
@@ -150,7 +166,7 @@ class DownloadMethods:
             config_file: phidown's ``.s5cfg`` with S3 keys (used when it exists).
             verbose: print progress lines.
             show_progress: accepted for phidown compatibility (lines are printed when verbose).
-            transport: ``"https"``, ``"s3"`` or None (S3 when keys are available).
+            transport: ``"https"``, ``"s3"`` or None (S3 when CDSE S3 keys are available).
             retry_count: tries per request.
 
         Raises:
@@ -209,7 +225,7 @@ class DownloadMethods:
                 always checked).
             verbose: print a line per item and the totals.
             show_progress: accepted for phidown compatibility.
-            transport: ``"https"``, ``"s3"`` or None (S3 when keys are available).
+            transport: ``"https"``, ``"s3"`` or None (S3 when CDSE S3 keys are available).
             workers, connections: items in flight and the connection budget (default 4,
                 the CDSE general-user quota).
 
@@ -338,24 +354,20 @@ async def _run_bursts(
     limits: Limits,
     sink: Callable[[Event], None],
 ) -> RunSummary:
-    return await _download_bursts(
-        data, out, credentials=credentials, retry=retry, limits=limits, sink=sink
-    )
+    async with _account_session(credentials, limits, retry, sink) as session:
+        return await _download_bursts(data, out, session=session, sink=sink)
 
 
 async def _one_burst(
     burst_id: str, token: str | TokenManager, out: Path, verify_tls: bool, retry: RetryPolicy
 ) -> RunSummary:
-    endpoints = Endpoints.from_env()
     if isinstance(token, TokenManager):
-        session = Session(
-            endpoints,
-            Credentials(token.username, token.password),
-            retry=retry,
-            verify_tls=verify_tls,
-        )
+        credentials = Credentials(token.username, token.password)
+        session = _account_session(credentials, retry=retry, verify_tls=verify_tls)
     else:
-        session = Session(endpoints, tokens=StaticToken(token), retry=retry, verify_tls=verify_tls)
+        session = Session(
+            Endpoints.from_env(), tokens=StaticToken(token), retry=retry, verify_tls=verify_tls
+        )
     async with session:
         return await _download_bursts([burst_id], out, session=session)
 

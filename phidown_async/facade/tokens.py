@@ -2,7 +2,8 @@
 
 Unlike phidown's, the manager is safe to share between threads, and a refresh uses the
 refresh_token grant while it is valid (a password grant opens a new CDSE session; an account
-may hold 100).
+may hold 100). Managers built from the same credentials, and the facade's downloads, share
+one login for the whole process (`accounts.shared_state`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 
 import httpx
 
+from ..accounts import shared_state
 from ..auth import TokenService
 from ..config import CLIENT_ID, Credentials, Endpoints
 from ..portal import run_sync
@@ -62,14 +64,16 @@ class TokenManager:
         return f"TokenManager(username={self.username!r}, token_url={self.token_url!r})"
 
     async def _service_for_loop(self) -> TokenService:
+        # Built on the portal's loop, which runs every call of this manager.
         if self._service is None:
+            credentials = Credentials(self.username, self.password)
             self._service = TokenService(
                 httpx.AsyncClient(timeout=30.0),
                 self.token_url,
-                Credentials(self.username, self.password),
+                credentials,
                 client_id=self.client_id,
                 margin=self.EXPIRY_BUFFER_SECONDS,
-                clock=time.time,
+                state=shared_state(self.token_url, self.client_id, credentials),
             )
         return self._service
 
@@ -77,7 +81,9 @@ class TokenManager:
         service = await self._service_for_loop()
         token = await (service.renew(self.access_token) if force else service.token())
         self.access_token = token
-        self.expiry = service.due or time.time()
+        # The shared state counts in monotonic seconds; expiry is wall-clock, as phidown's.
+        due = service.due
+        self.expiry = time.time() + (due - time.monotonic()) if due is not None else time.time()
         return token
 
     def get_access_token(self) -> str:

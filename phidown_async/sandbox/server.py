@@ -366,18 +366,21 @@ class Sandbox:
 
     @property
     def env(self) -> dict[str, str]:
-        """Environment variables that point phidown_async at this sandbox."""
+        """Environment variables that point phidown_async at this sandbox (the S3 keys,
+        under CDSE's own names, only when it serves S3)."""
         endpoints = self.endpoints
-        return {
+        env = {
             "PHIDOWN_CATALOGUE_URL": endpoints.catalogue_url,
             "PHIDOWN_DOWNLOAD_URL": endpoints.download_url,
             "PHIDOWN_TOKEN_URL": endpoints.token_url,
             "PHIDOWN_S3_ENDPOINT": endpoints.s3_endpoint,
             "CDSE_USERNAME": self._config.username,
             "CDSE_PASSWORD": self._config.password,
-            "AWS_ACCESS_KEY_ID": self._config.s3_access_key,
-            "AWS_SECRET_ACCESS_KEY": self._config.s3_secret_key,
         }
+        if self._config.s3:
+            env["CDSE_S3_ACCESS_KEY"] = self._config.s3_access_key
+            env["CDSE_S3_SECRET_KEY"] = self._config.s3_secret_key
+        return env
 
     # -- runtime knobs --------------------------------------------------------------------
 

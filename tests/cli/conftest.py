@@ -30,11 +30,9 @@ def cli_program() -> list[str]:
 
 
 def sandbox_env(sandbox: Sandbox, home: Path) -> dict[str, str]:
-    """The environment of a user pointed at ``sandbox`` (HTTPS only: no S3 keys)."""
+    """The environment of a user pointed at ``sandbox``, as ``phidown-async sandbox`` prints it."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CDSE_", "AWS_", "PHIDOWN_"))}
     env.update(sandbox.env)
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        env.pop(key, None)
     env["HOME"] = str(home)  # no ~/.netrc of the machine running the tests
     env["COLUMNS"] = "160"
     return env

@@ -89,3 +89,26 @@ def test_no_ledger_is_a_usage_error(cli: CliRun, tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "no ledger at" in result.stderr
     assert not (tmp_path / ".phidown_ledger.sqlite").exists()  # looking never creates one
+
+
+def test_retrying_products_and_bursts_logs_in_once(cli: CliRun, home: Path) -> None:
+    config = SandboxConfig(
+        seed=7,
+        products=600,
+        product_size=16 * 1024,
+        burst_size=4 * 1024,
+        faults=Faults(schedule={"500": (1,)}),
+    )
+    with Sandbox(config) as server:
+        env = sandbox_env(server, home)
+        product = server.archive.products[0]["Id"]
+        burst = server.archive.bursts[0]["Id"]
+        for kind, item in (("--products", product), ("--bursts", burst)):
+            failed = cli("download", item, kind, "-o", "data", "--retries", "1", environment=env)
+            assert failed.exit_code == 1, failed.output
+
+        retried = cli("ledger", "data", "--retry-failed", environment=env)
+
+        assert retried.exit_code == 0, retried.output
+        # Two downloads and a retry of two kinds: one login for the whole process.
+        assert server.counters.snapshot()["token_grants"].get("password", 0) == 1

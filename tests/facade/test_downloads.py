@@ -49,8 +49,8 @@ def test_get_token_example(env):
 
 
 def test_download_products_example_over_https(env, monkeypatch):
-    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
-    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.delenv("CDSE_S3_ACCESS_KEY")
+    monkeypatch.delenv("CDSE_S3_SECRET_KEY")
     searcher = CopernicusDataSearcher()
     searcher.query_by_filter(collection_name="SENTINEL-1", product_type="SLC", top=3)
     df = searcher.execute_query()
@@ -64,6 +64,25 @@ def test_download_products_example_over_https(env, monkeypatch):
     assert (again["downloaded"], again["skipped"]) == (0, 3)
 
 
+def test_unrelated_aws_keys_do_not_turn_the_facade_to_s3(env, monkeypatch, capsys):
+    # A sandbox without S3 exports no S3 keys; AWS keys left from other work stay unused.
+    with Sandbox(SandboxConfig(username=USER, password=PASSWORD, **SMALL)) as plain:
+        for key in ("CDSE_S3_ACCESS_KEY", "CDSE_S3_SECRET_KEY"):
+            monkeypatch.delenv(key)
+        for key, value in plain.env.items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "someone-elses-key")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "someone-elses-secret")
+        searcher = CopernicusDataSearcher(collection_name="SENTINEL-1", top=2)
+        df = searcher.execute_query()
+        result = searcher.download_products(df=df, output_dir="./plain")
+    assert (result["downloaded"], result["failed"], result["transport"]) == (2, 0, "https")
+    printed = capsys.readouterr().out
+    assert "over HTTPS (no CDSE S3 keys" in printed
+    assert "AWS_ACCESS_KEY_ID is not taken for CDSE" in printed
+    assert "someone-elses" not in printed
+
+
 def test_download_products_uses_s3_when_keys_are_available(env):
     searcher = CopernicusDataSearcher(collection_name="SENTINEL-2", top=2)
     df = searcher.execute_query()
@@ -75,8 +94,8 @@ def test_download_products_uses_s3_when_keys_are_available(env):
 
 
 def test_download_product_by_name(env, monkeypatch):
-    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
-    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.delenv("CDSE_S3_ACCESS_KEY")
+    monkeypatch.delenv("CDSE_S3_SECRET_KEY")
     searcher = CopernicusDataSearcher(collection_name="SENTINEL-2", top=1)
     name = searcher.execute_query()["Name"].iloc[0]
     assert searcher.download_product(name, "out", verbose=False) is True

@@ -12,8 +12,10 @@ from phidown_async.facade.tokens import TokenManager, get_token
 from phidown_async.sandbox import Sandbox, SandboxConfig
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def sandbox():
+    # One per test: managers of one account share its login for the whole process, and
+    # each test counts the grants of its own token endpoint.
     with Sandbox(SandboxConfig(products=5, access_token_lifetime=600)) as running:
         yield running
 

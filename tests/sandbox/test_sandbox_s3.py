@@ -30,8 +30,8 @@ def s3(s3_sandbox: Sandbox) -> Any:
         "s3",
         endpoint_url=env["PHIDOWN_S3_ENDPOINT"],
         region_name="default",
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        aws_access_key_id=env["CDSE_S3_ACCESS_KEY"],
+        aws_secret_access_key=env["CDSE_S3_SECRET_KEY"],
         config=Config(s3={"addressing_style": "path"}),
     )
 

@@ -48,7 +48,10 @@ def plan_s3(
             job = s3_job(record, output_dir)
         except ValueError as exc:
             rejected.append(
-                (index, ItemResult(item_id, name or item_id, "failed", reason=str(exc)))
+                (
+                    index,
+                    ItemResult(item_id, name or item_id, "failed", reason=str(exc), permanent=True),
+                )
             )
             continue
         if job.id not in seen:
@@ -77,8 +80,9 @@ async def download_products_s3(
         items: a DataFrame from a search, entity dicts (``Id``, ``Name``, ``S3Path``), or
             product Ids / names (looked up in the catalogue).
         output_dir: where ``<Name>`` folders are created.
-        keys: the S3 access keys; by default `S3Keys.find` reads ``./.s5cfg`` or the
-            ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` variables (never prompts).
+        keys: the S3 access keys; by default `S3Keys.find` reads ``./.s5cfg``, else the
+            ``CDSE_S3_ACCESS_KEY`` / ``CDSE_S3_SECRET_KEY`` variables, else the
+            ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` ones (never prompts).
         session: a session to share (its budget, retry policy and endpoints are used); by
             default one is opened for this call (no CDSE account needed).
         endpoints: default `Endpoints.from_env`; the S3 endpoint is chosen by `s3_endpoint`.

@@ -50,7 +50,15 @@ _SAFE_SUFFIXES = (".safe", ".sen3")
 
 
 class _ProductFailed(Exception):
-    """The product cannot be completed in this run (the message says which file and why)."""
+    """The product cannot be completed in this run (the message says which file and why).
+
+    Attributes:
+        permanent: no later run would do better (see `ItemResult.permanent`).
+    """
+
+    def __init__(self, reason: str, *, permanent: bool = False) -> None:
+        super().__init__(reason)
+        self.permanent = permanent
 
 
 async def _disk(func: Callable[..., Any], *args: Any) -> Any:
@@ -130,7 +138,7 @@ class S3Transfer:
         try:
             size = await self._product(product)
         except _ProductFailed as exc:
-            return self._result(product, "failed", reason=str(exc))
+            return self._result(product, "failed", reason=str(exc), permanent=exc.permanent)
         except OSError as exc:
             reason = f"cannot write the file: {exc.strerror or exc}"
             return self._result(product, "failed", reason=reason)
@@ -415,7 +423,7 @@ class S3Transfer:
                 what=f"{product.job.name}/{obj.path}",
             )
         except GaveUp as exc:
-            raise _ProductFailed(_gave_up(exc)) from None
+            raise _ProductFailed(_gave_up(exc), permanent=exc.permanent) from None
         product.batches.flush()
         if index is not None:
             async with product.records:
@@ -446,7 +454,7 @@ class S3Transfer:
                 what=f"{product.job.name}/{what}",
             )
         except GaveUp as exc:
-            raise _ProductFailed(_gave_up(exc)) from None
+            raise _ProductFailed(_gave_up(exc), permanent=exc.permanent) from None
 
     async def _verify(self, product: _Product, by_path: dict[str, S3Object]) -> None:
         """Check every manifest-listed file; fetch bad ones again, a bounded number of times."""
