@@ -51,6 +51,7 @@ async def download_products(
     limits: Limits = Limits(),  # noqa: B008 - frozen value
     retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen value
     ledger_path: str | Path | None = None,
+    wait: bool = True,
     verify: bool = True,
     extract: bool = False,
     sink: EventSink = discard,
@@ -75,6 +76,8 @@ async def download_products(
         ledger_path: the SQLite ledger (default ``<output_dir>/.phidown_ledger.sqlite``).
         verify: check zip integrity and ``manifest.safe`` too (size and checksums always).
         extract: unpack each verified zip next to it.
+        wait: wait for items another process holds (two runs on one folder) until it
+            finishes or lets go of them; False skips them.
         sink: receives progress events.
 
     Returns:
@@ -82,6 +85,7 @@ async def download_products(
 
     Raises:
         CredentialsError: no session, no credentials given and none in the environment.
+        DiskFullError: no space left; the run stopped and kept every partial file.
         AuthError: CDSE refused the account; nothing more could succeed.
         TypeError: ``items`` has entries that are neither dicts nor strings.
     """
@@ -98,5 +102,11 @@ async def download_products(
         transfer = HttpTransfer(session, verify=verify, extract=extract, sink=sink)
         ledger = await open_ledger(stack, ledger_path, out)
         return await run_in_order(
-            planned, rejected, transfer, ledger=ledger, workers=session.limits.workers, sink=sink
+            planned,
+            rejected,
+            transfer,
+            ledger=ledger,
+            workers=session.limits.workers,
+            sink=sink,
+            wait=wait,
         )

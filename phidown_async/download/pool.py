@@ -6,11 +6,16 @@ flow through a memory stream with room for as many jobs as there are workers, so
 10,000 items never has more than a handful of tasks.
 
 Cancelling the run (Ctrl-C cancels the surrounding scope) stops every transfer where it is:
-their ``.part`` files stay as resume points and their claims go back to pending.
+their ``.part`` files stay as resume points and their claims go back to pending. So does a
+full disk, which ends the run with `DiskFullError`.
+
+An item another process holds (two runs on one folder) is not a failure: the run waits for
+its holder to finish or let go, then skips it as done or takes it over.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -21,8 +26,10 @@ import anyio.abc
 import anyio.to_thread
 
 from ..concurrency import FirstErrorGroup
-from ..events import EventSink, ItemFailed, ItemSkipped, ItemVerified, discard
-from ..ledger import Ledger, NewItem, make_owner
+from ..disks import disk_full, is_disk_full
+from ..errors import DiskFullError, PhidownError
+from ..events import EventSink, ItemFailed, ItemSkipped, ItemVerified, ItemWaiting, discard
+from ..ledger import Ledger, NewItem, describe_owner, make_owner
 from .plan import Job
 from .results import ItemResult, RunSummary
 
@@ -31,6 +38,9 @@ ProgressReport = Callable[[int], Awaitable[bool]]
 
 TransferFn = Callable[[Job, ProgressReport], Awaitable[ItemResult]]
 """Fetches one job; returns its result; raises only errors that end the run."""
+
+#: Seconds between looks at the ledger while waiting for items another process holds.
+HELD_POLL = 1.0
 
 
 async def _ledger(func: Callable[..., object], *args: object, **kwargs: object) -> object:
@@ -57,7 +67,7 @@ def _first_checksum(job: Job) -> str | None:
 
 
 class _Run:
-    """The state of one pool run (its results)."""
+    """The state of one pool run: its results and the items another process holds."""
 
     def __init__(self, ledger: Ledger, transfer: TransferFn, owner: str, sink: EventSink):
         self.ledger = ledger
@@ -65,6 +75,7 @@ class _Run:
         self.owner = owner
         self.sink = sink
         self.results: dict[int, ItemResult] = {}
+        self.held: list[tuple[int, Job]] = []
 
     async def process(self, index: int, job: Job) -> None:
         row = await _ledger(self.ledger.get, job.id)
@@ -89,12 +100,7 @@ class _Run:
         else:
             claimed = bool(await _ledger(self.ledger.claim, job.id, self.owner))
             if not claimed:
-                self.finish(
-                    index,
-                    ItemResult(
-                        job.id, job.name, "skipped", reason="another process is downloading it"
-                    ),
-                )
+                self.held.append((index, job))
                 return
         owner = self.owner if claimed else None
 
@@ -105,9 +111,14 @@ class _Run:
 
         try:
             result = await self.transfer(job, report)
-        except BaseException:
+        except BaseException as exc:
             if claimed:
-                await _ledger(self.ledger.release, job.id, owner=owner)
+                # The first error is the one to tell: a ledger that fails now too (a full
+                # disk) must not hide it. An unreleased claim expires with this process.
+                with contextlib.suppress(PhidownError):
+                    await _ledger(self.ledger.release, job.id, owner=owner)
+            if isinstance(exc, OSError) and is_disk_full(exc):
+                raise disk_full(job.part) from exc
             raise
         if result.status == "failed":
             await _ledger(
@@ -123,8 +134,30 @@ class _Run:
                 owner=owner,
             )
         elif claimed:
+            # Another process took the item over mid-transfer: wait for it like for any
+            # item another process holds.
             await _ledger(self.ledger.release, job.id, owner=owner)
+            self.held.append((index, job))
+            return
         self.finish(index, result)
+
+    async def ready(self) -> list[tuple[int, Job]]:
+        """The held items whose holder let go (done, released, failed or expired); the others
+        stay held."""
+        ready, still = [], []
+        for index, job in self.held:
+            holder = await _ledger(self.ledger.holder, job.id)
+            (still if holder is not None and holder != self.owner else ready).append((index, job))
+        self.held = still
+        return ready
+
+    async def leave_held(self) -> None:
+        """Report every held item as skipped, naming its holder."""
+        for index, job in self.held:
+            holder = await _ledger(self.ledger.holder, job.id)
+            reason = f"held by {describe_owner(holder)}" if holder else "held by another process"
+            self.finish(index, ItemResult(job.id, job.name, "skipped", reason=reason))
+        self.held = []
 
     def finish(self, index: int, result: ItemResult) -> None:
         self.results[index] = result
@@ -148,25 +181,31 @@ async def run_pool(
     workers: int = 4,
     sink: EventSink = discard,
     owner: str | None = None,
+    wait: bool = True,
 ) -> RunSummary:
     """Run ``transfer`` over ``jobs`` with ``workers`` concurrent workers.
 
-    Every job is recorded in the ledger, claimed before its transfer (skipped when another
-    process holds it, or when it is done and its file is still there) and marked done or
-    failed after it. Claims are heart-beaten while the run lasts.
+    Every job is recorded in the ledger, claimed before its transfer (skipped when it is
+    done and its file is still there) and marked done or failed after it. Claims are
+    heart-beaten while the run lasts. Jobs another process holds wait until every other
+    job is through; then, with ``wait``, the ledger is polled until their holder lets go
+    (each is then skipped as done, or taken over); without it they are skipped.
 
     Args:
         jobs: the planned jobs (one per Id).
         transfer: fetches one job (e.g. `HttpTransfer`).
         ledger: the run's ledger.
         workers: items in flight at once.
-        sink: receives ItemVerified, ItemSkipped and ItemFailed events.
+        sink: receives ItemWaiting, ItemVerified, ItemSkipped and ItemFailed events.
         owner: the ledger owner id (a fresh `make_owner()` by default).
+        wait: wait for the jobs another process holds (else skip them).
 
     Returns:
         The outcome of every job, in input order.
 
     Raises:
+        DiskFullError: no space left (its ``pending`` counts the jobs left without an
+            outcome); every ``.part`` is kept.
         Whatever ``transfer`` raised that ends the run (e.g. `AuthError`), after every
         other transfer stopped and every claim was released.
     """
@@ -183,18 +222,25 @@ async def run_pool(
         ],
     )
     run = _Run(ledger, transfer, owner, sink)
-    count = max(1, min(workers, len(planned)))
-    send, receive = anyio.create_memory_object_stream[tuple[int, Job]](count)
 
-    async def produce() -> None:
-        async with send:
-            for item in enumerate(planned):
-                await send.send(item)
+    async def work_through(items: list[tuple[int, Job]]) -> None:
+        count = max(1, min(workers, len(items)))
+        send, receive = anyio.create_memory_object_stream[tuple[int, Job]](count)
 
-    async def work(inbox: anyio.abc.ObjectReceiveStream[tuple[int, Job]]) -> None:
-        async with inbox:
-            async for index, job in inbox:
-                await run.process(index, job)
+        async def produce() -> None:
+            async with send:
+                for item in items:
+                    await send.send(item)
+
+        async def work(inbox: anyio.abc.ObjectReceiveStream[tuple[int, Job]]) -> None:
+            async with inbox:
+                async for index, job in inbox:
+                    await run.process(index, job)
+
+        async with FirstErrorGroup() as group, receive:
+            group.start_soon(produce)
+            for _ in range(count):
+                group.start_soon(work, receive.clone())
 
     async def beat() -> None:
         interval = max(0.5, min(30.0, ledger.lease / 4))
@@ -207,13 +253,32 @@ async def run_pool(
         # raised as itself once every claim is back.
         async with FirstErrorGroup() as outer:
             outer.start_soon(beat)
-            async with FirstErrorGroup() as group, receive:
-                group.start_soon(produce)
-                for _ in range(count):
-                    group.start_soon(work, receive.clone())
+            await work_through(list(enumerate(planned)))
+            told: set[str] = set()
+            while run.held and wait:
+                for _, job in run.held:
+                    if job.id not in told:
+                        told.add(job.id)
+                        holder = await _ledger(ledger.holder, job.id)
+                        sink(ItemWaiting(item=job.id, holder=describe_owner(holder or "")))
+                await anyio.sleep(HELD_POLL)
+                await work_through(await run.ready())
+            await run.leave_held()
             outer.cancel_scope.cancel()
-    finally:
-        # Anything still held (cancelled mid-claim) goes back to pending.
-        await _ledger(ledger.release_owner, owner)
+    except DiskFullError as exc:
+        await _release_quietly(ledger, owner)
+        raise DiskFullError(exc.device, pending=len(planned) - len(run.results)) from exc
+    except BaseException:
+        await _release_quietly(ledger, owner)
+        raise
+    # Anything still held (cancelled mid-claim) goes back to pending.
+    await _ledger(ledger.release_owner, owner)
     ordered = tuple(run.results[i] for i in sorted(run.results))
     return RunSummary(ordered, seconds=time.monotonic() - started)
+
+
+async def _release_quietly(ledger: Ledger, owner: str) -> None:
+    # The run is already ending with an error: a ledger that fails now too (a full disk)
+    # must not hide it. Claims left behind expire with this process.
+    with contextlib.suppress(PhidownError):
+        await _ledger(ledger.release_owner, owner)

@@ -103,13 +103,15 @@ async def run_in_order(
     ledger: Ledger,
     workers: int,
     sink: EventSink,
+    wait: bool = True,
 ) -> RunSummary:
     """Run the planned jobs through the pool; every item's outcome in input order.
 
     Args:
         planned, rejected: (input position, job / failed result), as the planners return.
+        wait: wait for the items another process holds (see `run_pool`).
     """
     summary = await run_pool(
-        [job for _, job in planned], transfer, ledger=ledger, workers=workers, sink=sink
+        [job for _, job in planned], transfer, ledger=ledger, workers=workers, sink=sink, wait=wait
     )
     return merge_results([index for index, _ in planned], summary, rejected)
