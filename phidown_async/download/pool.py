@@ -69,13 +69,18 @@ def _first_checksum(job: Job) -> str | None:
 class _Run:
     """The state of one pool run: its results and the items another process holds."""
 
-    def __init__(self, ledger: Ledger, transfer: TransferFn, owner: str, sink: EventSink):
+    def __init__(
+        self, ledger: Ledger, transfer: TransferFn, owner: str, sink: EventSink, wait: bool
+    ):
         self.ledger = ledger
         self.transfer = transfer
         self.owner = owner
         self.sink = sink
+        self.wait = wait
         self.results: dict[int, ItemResult] = {}
-        self.held: list[tuple[int, Job]] = []
+        # (input position, job, its holder when last seen)
+        self.held: list[tuple[int, Job, str | None]] = []
+        self._told: set[str] = set()
 
     async def process(self, index: int, job: Job) -> None:
         row = await _ledger(self.ledger.get, job.id)
@@ -100,7 +105,7 @@ class _Run:
         else:
             claimed = bool(await _ledger(self.ledger.claim, job.id, self.owner))
             if not claimed:
-                self.held.append((index, job))
+                await self.hold(index, job)
                 return
         owner = self.owner if claimed else None
 
@@ -137,25 +142,35 @@ class _Run:
             # Another process took the item over mid-transfer: wait for it like for any
             # item another process holds.
             await _ledger(self.ledger.release, job.id, owner=owner)
-            self.held.append((index, job))
+            await self.hold(index, job)
             return
         self.finish(index, result)
+
+    async def hold(self, index: int, job: Job) -> None:
+        """Set aside an item another process holds (telling the sink once, when waiting)."""
+        holder = await _ledger(self.ledger.holder, job.id)
+        self.held.append((index, job, holder))
+        if self.wait and holder and job.id not in self._told:
+            self._told.add(job.id)
+            self.sink(ItemWaiting(item=job.id, holder=describe_owner(holder)))
 
     async def ready(self) -> list[tuple[int, Job]]:
         """The held items whose holder let go (done, released, failed or expired); the others
         stay held."""
         ready, still = [], []
-        for index, job in self.held:
+        for index, job, _ in self.held:
             holder = await _ledger(self.ledger.holder, job.id)
-            (still if holder is not None and holder != self.owner else ready).append((index, job))
+            if holder is None:
+                ready.append((index, job))
+            else:
+                still.append((index, job, holder))
         self.held = still
         return ready
 
-    async def leave_held(self) -> None:
+    def leave_held(self) -> None:
         """Report every held item as skipped, naming its holder."""
-        for index, job in self.held:
-            holder = await _ledger(self.ledger.holder, job.id)
-            reason = f"held by {describe_owner(holder)}" if holder else "held by another process"
+        for index, job, holder in self.held:
+            reason = f"held by {describe_owner(holder or '')}"
             self.finish(index, ItemResult(job.id, job.name, "skipped", reason=reason))
         self.held = []
 
@@ -221,7 +236,7 @@ async def run_pool(
             for job in planned
         ],
     )
-    run = _Run(ledger, transfer, owner, sink)
+    run = _Run(ledger, transfer, owner, sink, wait)
 
     async def work_through(items: list[tuple[int, Job]]) -> None:
         count = max(1, min(workers, len(items)))
@@ -254,16 +269,10 @@ async def run_pool(
         async with FirstErrorGroup() as outer:
             outer.start_soon(beat)
             await work_through(list(enumerate(planned)))
-            told: set[str] = set()
             while run.held and wait:
-                for _, job in run.held:
-                    if job.id not in told:
-                        told.add(job.id)
-                        holder = await _ledger(ledger.holder, job.id)
-                        sink(ItemWaiting(item=job.id, holder=describe_owner(holder or "")))
                 await anyio.sleep(HELD_POLL)
                 await work_through(await run.ready())
-            await run.leave_held()
+            run.leave_held()
             outer.cancel_scope.cancel()
     except DiskFullError as exc:
         await _release_quietly(ledger, owner)
