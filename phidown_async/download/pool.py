@@ -139,8 +139,9 @@ class _Run:
                 owner=owner,
             )
         elif claimed:
-            # Another process took the item over mid-transfer: wait for it like for any
-            # item another process holds.
+            # Skipped without a file: another process took the item over mid-transfer.
+            # Wait for it like for any item another process holds (our claim, if any is
+            # left, goes back first).
             await _ledger(self.ledger.release, job.id, owner=owner)
             await self.hold(index, job)
             return
@@ -160,7 +161,7 @@ class _Run:
         ready, still = [], []
         for index, job, _ in self.held:
             holder = await _ledger(self.ledger.holder, job.id)
-            if holder is None:
+            if holder is None or holder == self.owner:
                 ready.append((index, job))
             else:
                 still.append((index, job, holder))
