@@ -4,7 +4,8 @@
 
     PhidownError
     ├── ConfigError                 bad settings or files (.s5cfg, config.json)
-    │   └── CredentialsError        a credential is missing; says where to put it
+    │   ├── CredentialsError        a credential is missing; says where to put it
+    │   └── LedgerError             the ledger file cannot be used (a folder, damaged, not a ledger)
     ├── QueryError (ValueError)     a search parameter is invalid (phidown's messages)
     │   └── QueryTypeError (TypeError)   ... of the wrong type
     ├── ServiceError                CDSE answered with an error we cannot retry away
@@ -13,6 +14,7 @@
     │   │                                 CredentialsError: fix the credentials, don't retry)
     │   └── NotFoundError           unknown product, burst or collection
     ├── SearchIncompleteError       a search page kept failing; names the page
+    ├── DiskFullError               no space left: the run stopped, every partial file kept
     ├── TransferError               items of a run failed (`RunSummary.raise_for_failures`)
     └── VerificationError           downloaded bytes do not match size, checksum, zip or manifest
 
@@ -39,6 +41,20 @@ class ConfigError(PhidownError):
 
 class CredentialsError(ConfigError):
     """A needed credential is missing; the message says where to put it."""
+
+
+class LedgerError(ConfigError):
+    """The ledger file cannot be used: a folder, a damaged file or another program's database.
+
+    Attributes:
+        path: the ledger file.
+        problem: what is wrong with it, in a few words.
+    """
+
+    def __init__(self, message: str, *, path: str, problem: str) -> None:
+        super().__init__(message)
+        self.path = path
+        self.problem = problem
 
 
 class QueryError(PhidownError, ValueError):
@@ -101,6 +117,25 @@ class SearchIncompleteError(PhidownError):
         super().__init__(message)
         self.skip = skip
         self.cause = cause
+
+
+class DiskFullError(PhidownError):
+    """The disk (or the account's disk quota) is full: the run stopped where it was.
+
+    Every partial file is kept as a resume point; running again once there is space resumes.
+
+    Attributes:
+        device: the full file system (its mount point, or the path written to).
+        pending: items left without an outcome when the run stopped (None when not known).
+    """
+
+    def __init__(self, device: str, *, pending: int | None = None) -> None:
+        left = ""
+        if pending is not None:
+            left = f": {pending} item{'' if pending == 1 else 's'} left pending"
+        super().__init__(f"no space left on {device}{left}")
+        self.device = device
+        self.pending = pending
 
 
 class TransferError(PhidownError):

@@ -37,6 +37,13 @@ class RetryScheduled(Event):
 
 
 @dataclass(frozen=True)
+class ItemWaiting(Event):
+    """Another process holds the item; the run waits for it to finish or let go."""
+
+    holder: str  # e.g. "another process (PID 4242)"
+
+
+@dataclass(frozen=True)
 class ItemVerified(Event):
     path: str
     size: int

@@ -5,7 +5,11 @@ One row per item (a product, a burst or an S3 product) moving through
 transaction, so several processes (or several runs on one output folder) can share the
 file: a claim reads and writes the row while holding SQLite's write lock, hence an item is
 never claimed twice. The file is in WAL mode, so readers (``phidown-async ledger``) never
-block writers.
+block writers; a reader opens it read-only and needs no write access.
+
+A file that is not a ledger (another program's SQLite database, or not SQLite at all) is
+refused before anything is written to it. Every SQLite error becomes a `LedgerError` naming
+the file, or a `DiskFullError` when there is no space left.
 
 An ``active`` row names its owner, ``<host>:<pid>:<run id>`` (see :func:`make_owner`), and
 carries a heartbeat. It may be claimed again when its owner is a process of this host that
@@ -30,12 +34,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from .errors import ConfigError
+from .disks import disk_full, is_disk_full
+from .errors import LedgerError, PhidownError
 
 STATES = ("pending", "active", "done", "failed")
 KINDS = ("product", "burst", "s3")
@@ -99,6 +104,15 @@ def scrub_secrets(text: str) -> str:
 def make_owner(run_id: str | None = None) -> str:
     """An owner id for this process: ``<host>:<pid>:<run id>`` (random run id by default)."""
     return f"{socket.gethostname()}:{os.getpid()}:{run_id or uuid.uuid4().hex[:12]}"
+
+
+def describe_owner(owner: str) -> str:
+    """An owner id for people: ``another process (PID 4242)`` (``on <host>`` when remote)."""
+    parts = owner.rsplit(":", 2)
+    if len(parts) != 3 or not parts[1].isdigit():
+        return "another process"
+    host = "" if parts[0] == socket.gethostname() else f" on {parts[0]}"
+    return f"another process (PID {parts[1]}{host})"
 
 
 def _owner_is_dead(owner: str) -> bool:
@@ -173,9 +187,13 @@ class Ledger:
         lease: seconds after which an active row without heartbeat may be reclaimed.
         busy_timeout: seconds to wait for another process's write lock.
         clock: the time source (Unix seconds); a seam for tests.
+        readonly: only read: nothing is created or written (no write access needed).
 
     Raises:
-        ConfigError: the file is not a ledger (another database, or not SQLite).
+        LedgerError: the file is not a ledger (another program's database, not SQLite,
+            damaged, a folder); nothing in it was changed. Every method raises it too
+            when SQLite fails.
+        DiskFullError: no space left for the ledger.
 
     All methods are thread-safe and quick (one short transaction); async callers may call
     them directly or through ``anyio.to_thread``.
@@ -188,41 +206,132 @@ class Ledger:
         lease: float = DEFAULT_LEASE,
         busy_timeout: float = 30.0,
         clock: Callable[[], float] = time.time,
+        readonly: bool = False,
     ) -> None:
         self.path = Path(path)
         self.lease = lease
+        self.readonly = readonly
         self._clock = clock
         self._lock = threading.Lock()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE), never implicit.
-        self._conn = sqlite3.connect(
-            str(self.path),
-            timeout=busy_timeout,
-            isolation_level=None,
-            check_same_thread=False,
-        )
+        with self._errors():
+            if not readonly:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = self._connect(busy_timeout)
         try:
-            self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            # With WAL, NORMAL never corrupts on a crash; a power cut may lose the last
-            # commits, which only means re-verifying those items on the next run.
-            self._conn.execute("PRAGMA synchronous = NORMAL")
-            with self._write() as conn:
-                version = conn.execute("PRAGMA user_version").fetchone()[0]
-                if version > _SCHEMA_VERSION:
-                    raise ConfigError(
-                        f"{self.path} was written by a newer phidown_async "
-                        f"(ledger version {version})"
-                    )
-                for statement in _SCHEMA:
-                    conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
-        except sqlite3.DatabaseError as exc:
-            self._conn.close()
-            raise ConfigError(f"{self.path} is not a usable ledger: {exc}") from None
+            with self._errors():
+                self._prepare(busy_timeout)
         except BaseException:
             self._conn.close()
             raise
+
+    def _connect(self, busy_timeout: float, *, immutable: bool = False) -> sqlite3.Connection:
+        target, uri = str(self.path), False
+        if self.readonly:
+            # mode=ro: never created, never written; immutable: not even the WAL index is
+            # (for a folder nobody can write to, e.g. a read-only mount).
+            target = self.path.absolute().as_uri() + ("?immutable=1" if immutable else "?mode=ro")
+            uri = True
+        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE), never implicit.
+        conn = sqlite3.connect(
+            target, timeout=busy_timeout, isolation_level=None, check_same_thread=False, uri=uri
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        return conn
+
+    def _prepare(self, busy_timeout: float) -> None:
+        """Check that the file is a ledger (or empty) before anything is written to it,
+        then make it one unless reading only."""
+        if self.readonly:
+            try:
+                self._check(self._conn)
+            except sqlite3.OperationalError:
+                # Reading a WAL file needs its index beside it; without write access to
+                # the folder (or space for it) read the file as it stands.
+                self._conn.close()
+                self._conn = self._connect(busy_timeout, immutable=True)
+                self._check(self._conn)
+            return
+        self._check(self._conn)
+        self._conn.execute("PRAGMA journal_mode = WAL")
+        # With WAL, NORMAL never corrupts on a crash; a power cut may lose the last
+        # commits, which only means re-verifying those items on the next run.
+        self._conn.execute("PRAGMA synchronous = NORMAL")
+        with self._write() as conn:
+            if self._check(conn):
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+                conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+
+    def _check(self, conn: sqlite3.Connection) -> bool:
+        """True when the database is empty (a new ledger); False when it is a ledger.
+
+        Raises:
+            LedgerError: it is another program's database, or a newer ledger.
+        """
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        tables = sorted(
+            name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        )
+        if not tables and not conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0]:
+            return True
+        if "items" in tables and version > _SCHEMA_VERSION:
+            raise LedgerError(
+                f"{self.path} was written by a newer phidown_async (ledger version {version})",
+                path=str(self.path),
+                problem="a newer ledger",
+            )
+        if "items" in tables and version in (0, _SCHEMA_VERSION):
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(items)")}
+            if columns >= set(_COLUMNS.split(", ")):
+                return False
+        shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+        raise LedgerError(
+            f"{self.path} is another program's database (tables: {shown or 'none'}), "
+            "not a phidown_async ledger; it was left unchanged: choose another ledger file",
+            path=str(self.path),
+            problem="not a ledger",
+        )
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        # Every SQLite or file-system error of the ledger becomes one clear error.
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise self._translate(exc) from exc
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise disk_full(self.path) from exc
+            raise LedgerError(
+                f"cannot create the folder of the ledger {self.path}: {exc.strerror or exc}",
+                path=str(self.path),
+                problem="no folder",
+            ) from exc
+
+    def _translate(self, exc: sqlite3.Error) -> PhidownError:
+        if is_disk_full(exc):
+            return disk_full(self.path)
+        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+        where = str(self.path)
+
+        def error(message: str, problem: str) -> LedgerError:
+            return LedgerError(message, path=where, problem=problem)
+
+        if self.path.is_dir():
+            return error(f"{where} is a folder, not a ledger file", "a folder")
+        if code in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+            return error(
+                f"{where} is damaged or is not a ledger ({exc}); move it aside and run again "
+                "to start a new ledger (files already on disk are checked, not fetched again)",
+                "damaged",
+            )
+        if code == sqlite3.SQLITE_READONLY:
+            return error(f"cannot write to the ledger {where} ({exc})", "read-only")
+        if code == sqlite3.SQLITE_BUSY:
+            return error(f"the ledger {where} stayed locked by another process ({exc})", "locked")
+        if code == sqlite3.SQLITE_CANTOPEN:
+            return error(f"cannot open the ledger {where} ({exc})", "cannot open")
+        return error(f"the ledger {where} cannot be used ({exc})", str(exc))
 
     def __enter__(self) -> Ledger:
         return self
@@ -244,14 +353,23 @@ class Ledger:
     def _write(self) -> Iterator[sqlite3.Connection]:
         # BEGIN IMMEDIATE takes the write lock up front, so a read-decide-write sequence
         # (claim) cannot interleave with another process's.
-        with self._lock:
+        with self._lock, self._errors():
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                # SQLite may have rolled back already (a full disk does): the first error
+                # is the one to tell, not a failed ROLLBACK.
+                if self._conn.in_transaction:
+                    with suppress(sqlite3.Error):
+                        self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, self._errors():
+            yield self._conn
 
     def add(self, items: Iterable[NewItem]) -> int:
         """Record items as pending, in one transaction.
@@ -329,6 +447,17 @@ class Ledger:
                 (owner, now, now, item_id),
             )
         return True
+
+    def holder(self, item_id: str) -> str | None:
+        """The owner holding an item now (active, alive, within its lease), else None."""
+        now = self._clock()
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT state, owner, heartbeat FROM items WHERE id = ?", (item_id,)
+            ).fetchone()
+        if row is None or row[0] != "active" or self._reclaimable(row[1], row[2], now):
+            return None
+        return row[1]
 
     def heartbeat(self, owner: str) -> int:
         """Refresh the heartbeat of every item ``owner`` holds; returns how many."""
@@ -430,10 +559,8 @@ class Ledger:
 
     def get(self, item_id: str) -> LedgerRow | None:
         """The item's row, or None."""
-        with self._lock:
-            row = self._conn.execute(
-                f"SELECT {_COLUMNS} FROM items WHERE id = ?", (item_id,)
-            ).fetchone()
+        with self._read() as conn:
+            row = conn.execute(f"SELECT {_COLUMNS} FROM items WHERE id = ?", (item_id,)).fetchone()
         return LedgerRow(*row) if row else None
 
     def rows(self, state: str | None = None) -> list[LedgerRow]:
@@ -449,14 +576,14 @@ class Ledger:
         if state is not None:
             sql += " WHERE state = ?"
             params = (state,)
-        with self._lock:
-            found = self._conn.execute(sql + " ORDER BY rowid", params).fetchall()
+        with self._read() as conn:
+            found = conn.execute(sql + " ORDER BY rowid", params).fetchall()
         return [LedgerRow(*row) for row in found]
 
     def summary(self) -> LedgerSummary:
         """Counts by state, total bytes recorded and total known size."""
-        with self._lock:
-            found = self._conn.execute(
+        with self._read() as conn:
+            found = conn.execute(
                 "SELECT state, COUNT(*), COALESCE(SUM(bytes), 0), COALESCE(SUM(size), 0) "
                 "FROM items GROUP BY state"
             ).fetchall()

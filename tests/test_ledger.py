@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from phidown_async.errors import ConfigError
+from phidown_async.errors import ConfigError, LedgerError
 from phidown_async.ledger import (
     Ledger,
     LedgerSummary,
@@ -224,8 +224,68 @@ def test_secrets_are_scrubbed_from_stored_errors(tmp_path):
 def test_a_file_that_is_not_a_ledger_is_a_config_error(tmp_path):
     bogus = tmp_path / "notes.sqlite"
     bogus.write_bytes(b"this is not a database" * 100)
-    with pytest.raises(ConfigError, match="not a usable ledger"):
+    with pytest.raises(ConfigError, match="is not a ledger"):
         Ledger(bogus)
+    assert bogus.read_bytes() == b"this is not a database" * 100
+
+
+def test_another_programs_database_is_refused_and_left_unchanged(tmp_path):
+    other = tmp_path / "photos.sqlite"
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE albums (id INTEGER PRIMARY KEY, title TEXT)")
+    conn.execute("INSERT INTO albums (title) VALUES ('Dolomites')")
+    conn.commit()
+    conn.close()
+    before = other.read_bytes()
+
+    with pytest.raises(LedgerError, match="another program's database") as raised:
+        Ledger(other)
+
+    assert raised.value.problem == "not a ledger"
+    assert other.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photos.sqlite"]  # no -wal, no -shm
+
+
+def _damage(path: Path) -> None:
+    """Overwrite one page in the middle of the file with garbage (as a bad disk would)."""
+    page = 4096
+    with open(path, "r+b") as handle:
+        handle.seek(page)  # page 2: the root of the items table
+        handle.write(b"\xde\xad\xbe\xef" * (page // 4))
+
+
+def test_a_damaged_ledger_fails_every_call_with_one_clear_error(tmp_path):
+    path = tmp_path / "ledger.sqlite"
+    with Ledger(path) as ledger:
+        ledger.add(_items(300))
+    _damage(path)
+
+    with pytest.raises(LedgerError, match="move it aside") as raised, Ledger(path) as ledger:
+        ledger.rows()
+    assert raised.value.problem == "damaged"
+    assert raised.value.path == str(path)
+
+
+def test_a_folder_is_not_a_ledger(tmp_path):
+    with pytest.raises(LedgerError, match="is a folder, not a ledger file"):
+        Ledger(tmp_path)
+
+
+def test_reading_writes_nothing(tmp_path):
+    path = tmp_path / "ledger.sqlite"
+    with Ledger(path) as ledger:
+        ledger.add(_items(3))
+    before = path.read_bytes()
+
+    with Ledger(path, readonly=True) as ledger:
+        assert ledger.summary().pending == 3
+        with pytest.raises(LedgerError, match="cannot write"):
+            ledger.claim("id-000", make_owner())
+
+    assert path.read_bytes() == before
+    with pytest.raises(LedgerError, match="cannot open"):
+        Ledger(tmp_path / "missing.sqlite", readonly=True)
+    assert not (tmp_path / "missing.sqlite").exists()
 
 
 def test_ledger_opens_in_wal_mode(tmp_path):

@@ -36,7 +36,7 @@ from ..download import LEDGER_NAME, download_products
 from ..download.bursts import download_bursts
 from ..download.results import RunSummary
 from ..download.transports import choose_transport
-from ..errors import AuthError, ConfigError, CredentialsError, PhidownError
+from ..errors import AuthError, ConfigError, CredentialsError, DiskFullError, PhidownError
 from ..events import EventSink
 from ..ledger import Ledger
 from ..retry import RetryPolicy
@@ -79,6 +79,7 @@ class DownloadPlan:
         out_dir: where files go.
         ledger: the ledger file (default ``<out_dir>/.phidown_ledger.sqlite``).
         sizes, names: expected sizes and display names by Id, when known.
+        wait: wait for items another process holds (else leave them to it).
     """
 
     items: Any
@@ -91,6 +92,7 @@ class DownloadPlan:
     retry: RetryPolicy = RetryPolicy()  # noqa: RUF009 - frozen value
     verify: bool = True
     extract: bool = False
+    wait: bool = True
     s3_config: Path = Path(".s5cfg")
     sizes: dict[str, int] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
@@ -137,6 +139,7 @@ async def _download(
         common: dict[str, Any] = {
             "session": session,
             "ledger_path": plan.ledger_path,
+            "wait": plan.wait,
             "sink": sink,
         }
         if plan.bursts:
@@ -174,7 +177,10 @@ async def interruptible(
 def _interrupted(console: Console, plan: DownloadPlan) -> int:
     done = ""
     if plan.ledger_path.is_file():
-        with contextlib.suppress(ConfigError), Ledger(plan.ledger_path) as ledger:
+        with (
+            contextlib.suppress(PhidownError),
+            Ledger(plan.ledger_path, readonly=True) as ledger,
+        ):
             counts = ledger.summary()
             done = f" {counts.done} of {counts.total} items are done;"
     again = command_line()
@@ -195,8 +201,8 @@ def execute(plan: DownloadPlan, console: Console | None = None) -> int:
         The exit code: 0 all verified, 1 some failed, 130 interrupted.
 
     Raises:
-        typer.Exit: 2 when credentials are missing or refused, 1 when the run could not go on
-            (e.g. the account was refused).
+        typer.Exit: 2 when credentials are missing or refused or the ledger cannot be used,
+            1 when the run could not go on (e.g. the disk is full).
     """
     console = console or stdout()
     access = _access(plan)
@@ -217,6 +223,8 @@ def execute(plan: DownloadPlan, console: Console | None = None) -> int:
         fail(str(exc), EXIT_USAGE)
     except AuthError as exc:
         fail(f"CDSE refused the account: {exc}", EXIT_FAILED)
+    except DiskFullError as exc:
+        fail(f"{exc}; free space and run the same command again", EXIT_FAILED)
     except ConfigError as exc:
         fail(str(exc), EXIT_USAGE)
     except PhidownError as exc:
@@ -340,6 +348,15 @@ def download(
     extract: Annotated[
         bool, typer.Option("--extract", help="Unpack each verified zip.", rich_help_panel=PANEL)
     ] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait/--no-wait",
+            help="Wait for items another download process holds, then check them (or leave "
+            "them to it with --no-wait).",
+            rich_help_panel=PANEL,
+        ),
+    ] = True,
     verify: Annotated[
         bool,
         typer.Option(
@@ -425,6 +442,7 @@ def download(
         retry=RetryPolicy(attempts=retries, initial_delay=retry_delay),
         verify=verify,
         extract=extract,
+        wait=wait,
         s3_config=s3_config,
         sizes={} if is_bursts or transport is Transport.s3 else sizes,
         names=names,

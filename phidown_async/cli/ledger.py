@@ -114,7 +114,7 @@ def ledger(
     file = ledger_file(path)
     console = stdout()
     try:
-        with Ledger(file) as book:
+        with Ledger(file, readonly=True) as book:
             console.print(f"Ledger {file}", markup=False, soft_wrap=True)
             console.print(state_table(book))
             failed = book.rows("failed")

@@ -30,6 +30,7 @@ from ..events import (
     ItemSkipped,
     ItemStarted,
     ItemVerified,
+    ItemWaiting,
     QuotaChanged,
     RetryScheduled,
 )
@@ -332,6 +333,8 @@ class LogLines:
             self._write(f"{where} verified {name} ({format_bytes(event.size)})")
         elif isinstance(event, ItemSkipped):
             self._write(f"{where} skipped {name}: {event.reason}")
+        elif isinstance(event, ItemWaiting):
+            self._write(f"waiting for {name}: held by {event.holder}")
         elif isinstance(event, ItemFailed):
             self._write(f"{where} FAILED {name}: {event.reason}")
         elif isinstance(event, RetryScheduled):

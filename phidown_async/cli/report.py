@@ -19,6 +19,11 @@ def unverified(summary: RunSummary) -> list[ItemResult]:
     ]
 
 
+def held_elsewhere(summary: RunSummary) -> list[ItemResult]:
+    """Items left to the process holding them (``--no-wait``): not failures, not verified."""
+    return [r for r in summary.results if r.status == "skipped" and r.path is None]
+
+
 def exit_code(summary: RunSummary) -> int:
     """0 when every item is verified on disk, 1 otherwise (DESIGN.md)."""
     return EXIT_FAILED if unverified(summary) else EXIT_OK
@@ -33,7 +38,10 @@ def summary_table(summary: RunSummary, title: str = "Download summary") -> Table
     table.add_row("items", str(len(summary.results)))
     table.add_row("downloaded and verified", str(summary.downloaded))
     table.add_row("already there (verified)", str(already))
-    table.add_row("failed", str(len(unverified(summary))))
+    table.add_row("failed", str(summary.failed))
+    held = held_elsewhere(summary)
+    if held:
+        table.add_row("held by another process", str(len(held)))
     table.add_row("received", format_bytes(summary.bytes))
     table.add_row("time", format_duration(summary.seconds))
     rate = summary.bytes / summary.seconds if summary.seconds > 0 else 0.0
@@ -41,9 +49,9 @@ def summary_table(summary: RunSummary, title: str = "Download summary") -> Table
     return table
 
 
-def failures_table(failed: list[ItemResult]) -> Table:
+def failures_table(failed: list[ItemResult], title: str = "Not downloaded") -> Table:
     """One row per item that is not verified: name, attempts, permanent or not, reason."""
-    table = Table(title="Not downloaded", title_justify="left", title_style="bold red")
+    table = Table(title=title, title_justify="left", title_style="bold red")
     table.add_column("item", overflow="fold")
     table.add_column("tries", justify="right")
     table.add_column("failure")
@@ -85,7 +93,16 @@ def print_report(console: Console, summary: RunSummary, resume_hint: str | None)
         resume_hint: the command that retries the failures, when known.
     """
     console.print(summary_table(summary))
-    failed = unverified(summary)
+    held = held_elsewhere(summary)
+    if held:
+        console.print(failures_table(held, "Held by another process"))
+        console.print(
+            f"{len(held)} of {len(summary.results)} items are being downloaded by another "
+            "process; run the same command again once it has finished to check them.",
+            markup=False,
+            soft_wrap=True,
+        )
+    failed = list(summary.failures)
     if failed:
         console.print(failures_table(failed))
         console.print(
@@ -93,6 +110,6 @@ def print_report(console: Console, summary: RunSummary, resume_hint: str | None)
             markup=False,
             soft_wrap=True,
         )
-    else:
+    elif not held:
         console.print(f"All {len(summary.results)} items verified.", markup=False)
     return exit_code(summary)

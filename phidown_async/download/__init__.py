@@ -51,6 +51,7 @@ async def download_products(
     limits: Limits = Limits(),  # noqa: B008 - frozen value
     retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen value
     ledger_path: str | Path | None = None,
+    wait: bool = True,
     verify: bool = True,
     extract: bool = False,
     sink: EventSink = discard,
@@ -78,6 +79,8 @@ async def download_products(
         verify: check zip integrity and ``manifest.safe`` too (size and checksums always).
         extract: unpack each verified zip next to it, also those downloaded before; an
             item whose extraction is refused fails (its zip is kept).
+        wait: wait for items another process holds (two runs on one folder) until it
+            finishes or lets go of them; False skips them.
         sink: receives progress events.
 
     Returns:
@@ -85,6 +88,7 @@ async def download_products(
 
     Raises:
         CredentialsError: no session, no credentials given and none in the environment.
+        DiskFullError: no space left; the run stopped and kept every partial file.
         AuthError: CDSE refused the account; nothing more could succeed.
         TypeError: ``items`` has entries that are neither dicts nor strings.
     """
@@ -108,4 +112,5 @@ async def download_products(
             workers=session.limits.workers,
             sink=sink,
             settled=transfer.unpacked,
+            wait=wait,
         )

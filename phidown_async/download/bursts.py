@@ -294,6 +294,7 @@ async def download_bursts(
     limits: Limits = Limits(),  # noqa: B008 - frozen value
     retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen value
     ledger_path: str | Path | None = None,
+    wait: bool = True,
     sink: EventSink = discard,
 ) -> RunSummary:
     """Download Sentinel-1 bursts on demand, concurrently within the connection budget.
@@ -309,6 +310,8 @@ async def download_bursts(
             session's own limits take precedence).
         retry: the per-burst retry policy; ignored with ``session``.
         ledger_path: the SQLite ledger (default ``<output_dir>/.phidown_ledger.sqlite``).
+        wait: wait for items another process holds (two runs on one folder) until it
+            finishes or lets go of them; False skips them.
         sink: receives progress, retry and outcome events.
 
     Returns:
@@ -317,6 +320,7 @@ async def download_bursts(
 
     Raises:
         CredentialsError: no session, no credentials given and none in the environment.
+        DiskFullError: no space left; the run stopped and kept every partial file.
         AuthError: the account or its token is refused.
         TypeError: an item is neither a dict nor a string.
 
@@ -334,5 +338,11 @@ async def download_bursts(
         ledger = await open_ledger(stack, ledger_path, out)
         transfer = BurstTransfer(session, sink=sink)
         return await run_in_order(
-            planned, rejected, transfer, ledger=ledger, workers=session.limits.workers, sink=sink
+            planned,
+            rejected,
+            transfer,
+            ledger=ledger,
+            workers=session.limits.workers,
+            sink=sink,
+            wait=wait,
         )

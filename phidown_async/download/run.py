@@ -104,12 +104,14 @@ async def run_in_order(
     workers: int,
     sink: EventSink,
     settled: DoneCheck | None = None,
+    wait: bool = True,
 ) -> RunSummary:
     """Run the planned jobs through the pool; every item's outcome in input order.
 
     Args:
         planned, rejected: (input position, job / failed result), as the planners return.
         settled: see `run_pool`.
+        wait: wait for the items another process holds (see `run_pool`).
     """
     summary = await run_pool(
         [job for _, job in planned],
@@ -118,5 +120,6 @@ async def run_in_order(
         workers=workers,
         sink=sink,
         settled=settled,
+        wait=wait,
     )
     return merge_results([index for index, _ in planned], summary, rejected)

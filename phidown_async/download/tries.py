@@ -15,6 +15,7 @@ from typing import TypeVar
 import anyio
 import httpx
 
+from ..disks import is_disk_full
 from ..errors import AuthError, ServiceError, VerificationError
 from ..events import EventSink, RetryScheduled
 from ..retry import RetryableError, RetryPolicy
@@ -105,6 +106,7 @@ async def keep_trying(
 
     Raises:
         GaveUp: a failure another try would not fix, or the tries ran out.
+        OSError: the disk is full (`disks.is_disk_full`): no item can go on.
         AuthError, Refused and any other exception: as ``once`` raised them.
     """
     tries = failures = 0
@@ -120,6 +122,8 @@ async def keep_trying(
         except AuthError:
             raise
         except (OSError, ServiceError, httpx.HTTPError, Retry, VerificationError) as exc:
+            if is_disk_full(exc):
+                raise  # not this item's failure: every write fails now (the run stops)
             reason = prefix + failure_reason(exc)
             if not _retryable(exc, policy):
                 raise GaveUp(reason, tries, permanent=_refused_by_server(exc)) from exc

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,8 +24,9 @@ from phidown_async.events import (
     ItemFailed,
     ItemSkipped,
     ItemVerified,
+    ItemWaiting,
 )
-from phidown_async.ledger import Ledger, make_owner
+from phidown_async.ledger import Ledger, NewItem, make_owner
 from phidown_async.retry import RetryPolicy
 from phidown_async.sandbox.settings import FAULT_KINDS, Faults
 
@@ -104,22 +106,62 @@ async def test_done_items_whose_files_are_there_are_skipped(tmp_path):
     assert set(states.values()) == {"done"}
 
 
-async def test_an_item_claimed_by_another_live_process_is_skipped(tmp_path):
+async def test_an_item_another_live_process_holds_is_left_to_it_without_wait(tmp_path):
     jobs = jobs_for(tmp_path, 3)
     with Ledger(tmp_path / "l.sqlite") as ledger:
-        from phidown_async.ledger import NewItem
-
         ledger.add([NewItem(jobs[0].id, name=jobs[0].name)])
         other = make_owner("other-run")  # this (live) pid, another run
         assert ledger.claim(jobs[0].id, other)
         writer = Writer()
-        summary = await run_pool(jobs, writer, ledger=ledger, workers=2)
+        summary = await run_pool(jobs, writer, ledger=ledger, workers=2, wait=False)
         row = ledger.get(jobs[0].id)
 
     assert jobs[0].id not in writer.calls
-    assert summary.results[0].status == "skipped"
-    assert "another process" in summary.results[0].reason
+    assert summary.results[0].status == "skipped" and summary.results[0].path is None
+    assert summary.results[0].reason == f"held by another process (PID {os.getpid()})"
+    assert summary.ok and summary.downloaded == 2
     assert row.state == "active" and row.owner == other
+
+
+@pytest.mark.parametrize("holder_ends", ["done", "released"])
+async def test_the_run_waits_for_an_item_another_process_holds(tmp_path, holder_ends):
+    jobs = jobs_for(tmp_path, 3)
+    waiting = anyio.Event()
+    log = EventLog()
+
+    def sink(event) -> None:
+        log(event)
+        if isinstance(event, ItemWaiting):
+            waiting.set()
+
+    with Ledger(tmp_path / "l.sqlite") as ledger:
+        ledger.add([NewItem(jobs[0].id, name=jobs[0].name)])
+        other = make_owner("other-run")
+        assert ledger.claim(jobs[0].id, other)
+        writer = Writer()
+
+        async def the_other_process() -> None:
+            await waiting.wait()
+            if holder_ends == "done":
+                jobs[0].target.write_bytes(b"0123456789")
+                ledger.done(jobs[0].id, jobs[0].target, 10, "md5:x", owner=other)
+            else:
+                ledger.release(jobs[0].id, owner=other)
+
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as group:
+                group.start_soon(the_other_process)
+                summary = await run_pool(jobs, writer, ledger=ledger, workers=2, sink=sink)
+
+    (waited,) = log.of(ItemWaiting)
+    assert waited.item == jobs[0].id and waited.holder == f"another process (PID {os.getpid()})"
+    first = summary.results[0]
+    assert first.path == jobs[0].target  # verified on disk in the end
+    if holder_ends == "done":
+        assert first.status == "skipped" and jobs[0].id not in writer.calls
+    else:
+        assert first.status == "downloaded" and writer.calls.count(jobs[0].id) == 1
+    assert summary.ok and [r.path is not None for r in summary.results] == [True] * 3
 
 
 async def test_failures_are_results_recorded_with_reason_and_attempts(tmp_path):

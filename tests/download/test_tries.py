@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 import httpx
 import pytest
 
@@ -69,7 +71,7 @@ async def test_throttling_uses_up_no_try_but_is_bounded():
 
 @pytest.mark.parametrize(
     "error",
-    [NotFoundError("gone", status=404), OSError(28, "No space left on device")],
+    [NotFoundError("gone", status=404), OSError(13, "Permission denied")],
 )
 async def test_what_another_try_cannot_fix_gives_up_at_once(error):
     script = Script(error)
@@ -84,7 +86,14 @@ async def test_a_verification_failure_is_retried():
 
 
 @pytest.mark.parametrize(
-    "error", [AuthError("refused", status=401), Refused("no"), KeyError("bug")]
+    "error",
+    [
+        AuthError("refused", status=401),
+        Refused("no"),
+        KeyError("bug"),
+        OSError(errno.ENOSPC, "No space left on device"),  # the disk, for every item
+        OSError(errno.EDQUOT, "Disk quota exceeded"),
+    ],
 )
 async def test_run_level_and_item_level_refusals_pass_through(error):
     with pytest.raises(type(error)):

@@ -70,6 +70,7 @@ async def download_products_s3(
     limits: Limits = Limits(),  # noqa: B008 - frozen value
     retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen value
     ledger_path: str | Path | None = None,
+    wait: bool = True,
     sink: EventSink = discard,
     part_size: int = DEFAULT_PART_SIZE,
     multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
@@ -91,6 +92,8 @@ async def download_products_s3(
         retry: the per-request retry policy; ignored with ``session``.
         ledger_path: the SQLite ledger (default ``<output_dir>/.phidown_ledger.sqlite``);
             items are recorded as ``s3:<Id>``.
+        wait: wait for items another process holds (two runs on one folder) until it
+            finishes or lets go of them; False skips them.
         sink: receives progress, retry and outcome events.
         part_size, multipart_threshold: objects above the threshold come in ranged parts.
 
@@ -100,6 +103,7 @@ async def download_products_s3(
 
     Raises:
         CredentialsError: no keys given and none found.
+        DiskFullError: no space left; the run stopped and kept every partial file.
         AuthError: the S3 keys are refused.
         TypeError: an item is neither a dict nor a string.
     """
@@ -123,5 +127,11 @@ async def download_products_s3(
             sink=sink,
         )
         return await run_in_order(
-            planned, rejected, transfer, ledger=ledger, workers=session.limits.workers, sink=sink
+            planned,
+            rejected,
+            transfer,
+            ledger=ledger,
+            workers=session.limits.workers,
+            sink=sink,
+            wait=wait,
         )

@@ -25,6 +25,7 @@ import anyio.to_thread
 
 from ...concurrency import FirstErrorGroup
 from ...config import Limits
+from ...disks import is_disk_full
 from ...errors import VerificationError
 from ...events import EventSink, ItemStarted, RetryScheduled, discard
 from ...quota import ConnectionBudget
@@ -140,6 +141,8 @@ class S3Transfer:
         except _ProductFailed as exc:
             return self._result(product, "failed", reason=str(exc), permanent=exc.permanent)
         except OSError as exc:
+            if is_disk_full(exc):
+                raise  # the run's end, not this product's failure
             reason = f"cannot write the file: {exc.strerror or exc}"
             return self._result(product, "failed", reason=reason)
         except ClaimLost:
