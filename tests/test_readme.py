@@ -20,16 +20,14 @@ import re
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from phidown_async.sandbox import Sandbox, SandboxConfig
+from phidown_async.sandbox import Sandbox
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 BLOCK = re.compile(r"^```(python|bash)\n(.*?)^```", re.MULTILINE | re.DOTALL)
-CONFIG = SandboxConfig(seed=7, products=600, product_size=64 * 1024, burst_size=8 * 1024)
 
 
 def blocks() -> list[tuple[str, str]]:
@@ -56,9 +54,9 @@ def program() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(CONFIG) as running:
-        yield running
+def sandbox(cdse_sandbox: Sandbox) -> Sandbox:
+    """The session's Po Valley sandbox (tests/conftest.py), shared with the CLI tests."""
+    return cdse_sandbox
 
 
 @pytest.fixture(scope="module")

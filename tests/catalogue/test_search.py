@@ -53,11 +53,9 @@ def sandbox():
 
 
 @pytest.fixture(scope="module")
-def bulk():
-    with Sandbox(
-        SandboxConfig(products=10, seed=4, bulk_products=25_000, bulk_bursts=25_000)
-    ) as running:
-        yield running
+def bulk(bulk_sandbox):
+    """25,000 GRD products and 25,000 bursts in March 2024 (tests/conftest.py, read only)."""
+    return bulk_sandbox
 
 
 async def _search(

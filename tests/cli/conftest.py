@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner, Result
 
 from phidown_async.cli import app
-from phidown_async.sandbox import Sandbox, SandboxConfig
+from phidown_async.sandbox import Sandbox
 
 # The Po Valley in 2024: 28 Sentinel-1 products and a few hundred bursts in this archive.
 AOI = "POLYGON((10.5 45.2, 11.5 45.2, 11.5 45.8, 10.5 45.8, 10.5 45.2))"
 PERIOD = ["--start", "2024-01-01", "--end", "2024-12-31"]
 PRODUCTS = ["-c", "SENTINEL-1", "--aoi", AOI, *PERIOD]
 BURSTS = ["--burst-mode", "--aoi", AOI, "--start", "2024-06-01", "--end", "2024-10-01"]
-CONFIG = SandboxConfig(seed=7, products=600, product_size=64 * 1024, burst_size=8 * 1024)
 
 
 def cli_program() -> list[str]:
@@ -39,9 +38,9 @@ def sandbox_env(sandbox: Sandbox, home: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def sandbox() -> Iterator[Sandbox]:
-    with Sandbox(CONFIG) as running:
-        yield running
+def sandbox(cdse_sandbox: Sandbox) -> Sandbox:
+    """The session's Po Valley sandbox (tests/conftest.py), shared with the README tests."""
+    return cdse_sandbox
 
 
 @pytest.fixture

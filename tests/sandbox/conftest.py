@@ -21,7 +21,13 @@ def config() -> SandboxConfig:
 
 
 @pytest.fixture
-def sandbox(config: SandboxConfig) -> Iterator[Sandbox]:
+def sandbox(request: pytest.FixtureRequest, config: SandboxConfig) -> Iterator[Sandbox]:
+    """A fresh sandbox per test; tests marked ``reads_only`` on SMALL share the session's one."""
+    if request.node.get_closest_marker("reads_only") is not None and config == SMALL:
+        shared = request.getfixturevalue("small_sandbox")
+        assert shared.config == SMALL  # tests/conftest.py's SMALL_CONFIG must be this one
+        yield shared
+        return
     with Sandbox(config) as running:
         yield running
 

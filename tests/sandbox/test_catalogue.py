@@ -345,9 +345,9 @@ BULK_FILTER = (
 
 
 @pytest.fixture(scope="module")
-def bulk() -> Iterator[Sandbox]:
-    with Sandbox(SandboxConfig(seed=22, products=40, bulk_products=25000)) as running:
-        yield running
+def bulk(bulk_sandbox: Sandbox) -> Sandbox:
+    """25,000 GRD products over Brussels in March 2024 (tests/conftest.py, read only)."""
+    return bulk_sandbox
 
 
 def test_25000_bulk_products_are_counted_and_paged(bulk: Sandbox, http: httpx.Client) -> None:

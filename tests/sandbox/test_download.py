@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 import anyio
 import blake3
 import httpx
+import pytest
 
 
 def origin(url: str) -> str:
@@ -64,6 +65,7 @@ def test_catalogue_value_is_a_301_to_the_download_origin(sandbox, client, value_
     assert sandbox.counters.requests("product_redirect", 301) == 2
 
 
+@pytest.mark.reads_only
 def test_following_the_redirect_drops_the_bearer_like_cdse(client, auth, value_url, product):
     reply = client.get(
         value_url(product["Id"], origin="catalogue"), headers=auth, follow_redirects=True
@@ -74,6 +76,7 @@ def test_following_the_redirect_drops_the_bearer_like_cdse(client, auth, value_u
     assert reply.json()["message"] == "Token not found"
 
 
+@pytest.mark.reads_only
 def test_token_in_the_query_survives_the_redirect(client, token, value_url, product, checksum):
     reply = client.get(
         value_url(product["Id"], origin="catalogue"), params={"token": token}, follow_redirects=True
@@ -83,6 +86,7 @@ def test_token_in_the_query_survives_the_redirect(client, token, value_url, prod
     assert hashlib.md5(reply.content).hexdigest() == checksum(product, "MD5")
 
 
+@pytest.mark.reads_only
 def test_range_resume_gives_the_same_bytes(client, auth, value_url, product):
     url = value_url(product["Id"])
     full = client.get(url, headers=auth)
@@ -102,6 +106,7 @@ def test_range_resume_gives_the_same_bytes(client, auth, value_url, product):
     assert full.headers["accept-ranges"] == "bytes"
 
 
+@pytest.mark.reads_only
 def test_suffix_range_gives_the_last_bytes(client, auth, value_url, product):
     url = value_url(product["Id"])
     full = client.get(url, headers=auth).content
@@ -112,6 +117,7 @@ def test_suffix_range_gives_the_last_bytes(client, auth, value_url, product):
     assert reply.content == full[-100:]
 
 
+@pytest.mark.reads_only
 def test_stale_if_range_sends_the_whole_file(client, auth, value_url, product):
     reply = client.get(
         value_url(product["Id"]), headers={**auth, "Range": "bytes=100-", "If-Range": '"0123"'}
@@ -121,6 +127,7 @@ def test_stale_if_range_sends_the_whole_file(client, auth, value_url, product):
     assert len(reply.content) == product["ContentLength"]
 
 
+@pytest.mark.reads_only
 def test_range_past_the_end_is_416(client, auth, value_url, product):
     size = product["ContentLength"]
 
@@ -188,6 +195,7 @@ def test_quota_follows_runtime_updates(sandbox, client, auth, value_url, product
     assert second.status_code == 429
 
 
+@pytest.mark.reads_only
 def test_missing_token_is_dat_zip_604(client, value_url, product):
     reply = client.get(value_url(product["Id"]))
 
@@ -197,6 +205,7 @@ def test_missing_token_is_dat_zip_604(client, value_url, product):
     assert (body["code"], body["message"]) == ("DAT-ZIP-604", "Token not found")
 
 
+@pytest.mark.reads_only
 def test_quoted_id_is_a_malformed_path(client, auth, value_url, product):
     reply = client.get(value_url(f"'{product['Id']}'"), headers=auth)
 
@@ -204,12 +213,14 @@ def test_quoted_id_is_a_malformed_path(client, auth, value_url, product):
     assert reply.json()["code"] == "DAT-ZIP-104"
 
 
+@pytest.mark.reads_only
 def test_unknown_product_is_404(client, auth, value_url):
     reply = client.get(value_url("00000000-0000-0000-0000-000000000000"), headers=auth)
 
     assert reply.status_code == 404
 
 
+@pytest.mark.reads_only
 def test_head_is_not_allowed_on_the_download_host(client, auth, value_url, product):
     assert client.head(value_url(product["Id"]), headers=auth).status_code == 405
 

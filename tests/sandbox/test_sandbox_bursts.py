@@ -48,6 +48,7 @@ def test_post_redirects_then_the_re_post_returns_the_zip(sandbox, client, auth, 
     assert sandbox.counters.requests("burst", 200) == 1
 
 
+@pytest.mark.reads_only
 def test_following_the_307_with_httpx_loses_the_token(client, auth, value_url, burst):
     reply = client.post(
         value_url(burst["Id"], "Bursts", "catalogue"), headers=auth, follow_redirects=True
@@ -89,6 +90,7 @@ def test_processing_delay_holds_a_quota_slot(sandbox, client, auth, value_url, b
     assert NAME.fullmatch(filename(replies[0]))
 
 
+@pytest.mark.reads_only
 def test_burst_range_is_honoured(client, auth, value_url, burst):
     url = value_url(burst["Id"], "Bursts")
     full = client.post(url, headers=auth).content
@@ -99,12 +101,14 @@ def test_burst_range_is_honoured(client, auth, value_url, burst):
     assert tail.content == full[10:]
 
 
+@pytest.mark.reads_only
 def test_unknown_burst_is_404(client, auth, value_url):
     reply = client.post(value_url("00000000-0000-0000-0000-000000000000", "Bursts"), headers=auth)
 
     assert reply.status_code == 404
 
 
+@pytest.mark.reads_only
 def test_burst_without_token_is_401(client, value_url, burst):
     reply = client.post(value_url(burst["Id"], "Bursts"))
 

@@ -6,6 +6,8 @@ import base64
 import json
 from typing import Any
 
+import pytest
+
 INVALID_CREDENTIALS = {"error": "invalid_grant", "error_description": "Invalid user credentials"}
 
 
@@ -75,6 +77,7 @@ def test_wrong_password_is_refused_with_keycloak_body(sandbox, login):
     assert sandbox.counters.requests("token", 401) == 1
 
 
+@pytest.mark.reads_only
 def test_unknown_user_is_refused(login):
     reply = login(username="somebody-else@example.com")
 
@@ -82,6 +85,7 @@ def test_unknown_user_is_refused(login):
     assert reply.json() == INVALID_CREDENTIALS
 
 
+@pytest.mark.reads_only
 def test_user_name_is_case_insensitive(sandbox, login):
     assert login(username=sandbox.config.username.upper()).status_code == 200
 
@@ -103,6 +107,7 @@ def test_expired_refresh_token_is_not_active(sandbox, client, login):
     assert reply.json() == {"error": "invalid_grant", "error_description": "Token is not active"}
 
 
+@pytest.mark.reads_only
 def test_garbled_refresh_token_is_refused(sandbox, client):
     reply = client.post(
         sandbox.token_url,
@@ -117,6 +122,7 @@ def test_garbled_refresh_token_is_refused(sandbox, client):
     assert reply.json()["error"] == "invalid_grant"
 
 
+@pytest.mark.reads_only
 def test_other_client_id_is_an_invalid_client(login):
     reply = login(client_id="sh-12345")
 
@@ -124,6 +130,7 @@ def test_other_client_id_is_an_invalid_client(login):
     assert reply.json()["error"] == "invalid_client"
 
 
+@pytest.mark.reads_only
 def test_missing_grant_type_is_an_invalid_request(sandbox, client):
     reply = client.post(sandbox.token_url, data={"client_id": "cdse-public"})
 
@@ -134,6 +141,7 @@ def test_missing_grant_type_is_an_invalid_request(sandbox, client):
     }
 
 
+@pytest.mark.reads_only
 def test_lower_case_realm_works_and_unknown_realm_does_not(sandbox, client):
     form = {
         "grant_type": "password",
@@ -181,6 +189,7 @@ def test_expired_access_token_gets_dat_zip_109(sandbox, client, login, value_url
     assert "expired" in reply.json()["message"]
 
 
+@pytest.mark.reads_only
 def test_forged_access_token_is_refused(sandbox, client, token, value_url, product):
     header, payload, _ = token.split(".")
     forged = f"{header}.{payload}.{base64.urlsafe_b64encode(b'x' * 32).decode().rstrip('=')}"

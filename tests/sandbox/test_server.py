@@ -27,6 +27,7 @@ def test_default_sandbox_starts_and_serves_both_origins():
         assert len(sandbox.archive.products) == 400
 
 
+@pytest.mark.reads_only
 def test_env_points_the_program_at_the_sandbox(sandbox):
     env = sandbox.env
 
@@ -38,6 +39,7 @@ def test_env_points_the_program_at_the_sandbox(sandbox):
     assert env["PHIDOWN_TOKEN_URL"].endswith("/auth/realms/CDSE/protocol/openid-connect/token")
 
 
+@pytest.mark.reads_only
 def test_s3_is_refused_clearly_when_disabled(sandbox, client):
     reply = client.get(f"{sandbox.s3_endpoint}/eodata/Sentinel-1/x")
 
