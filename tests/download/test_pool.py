@@ -471,5 +471,9 @@ async def test_many_transfers_share_one_token_refreshed_on_time(sandbox_factory,
     assert grants.get("password") == 1  # one session for the whole run
     refreshes = grants.get("refresh_token", 0)
     assert seconds > 40
-    assert abs(refreshes - seconds / lifetime) <= 1, (refreshes, seconds)
+    # Never more often than the refresh margin (5% of a short lifetime) allows; at most
+    # about one lifetime less at the end, where the last transfers ask for no new token
+    # (a bound of 1 there failed twice on a loaded 2-core machine, off by 0.04 and 0.05).
+    assert refreshes <= seconds / (lifetime * 0.95) + 1, (refreshes, seconds)
+    assert refreshes >= seconds / lifetime - 2, (refreshes, seconds)
     assert assert_on_disk_identical(sandbox, tmp_path, entities[:32]) == 32
