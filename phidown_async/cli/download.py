@@ -67,6 +67,14 @@ class Transport(StrEnum):
     s3 = "s3"
 
 
+class Verification(StrEnum):
+    """How far a product zip is checked before it gets its name (see `transfer`)."""
+
+    none = "none"
+    default = "default"
+    full = "full"
+
+
 @dataclass(frozen=True)
 class DownloadPlan:
     """Everything one download run needs (built from the command line or the ledger).
@@ -90,7 +98,7 @@ class DownloadPlan:
     ledger: Path | None = None
     limits: Limits = Limits()  # noqa: RUF009 - frozen value
     retry: RetryPolicy = RetryPolicy()  # noqa: RUF009 - frozen value
-    verify: bool = True
+    verify: str = "default"
     extract: bool = False
     wait: bool = True
     s3_config: Path = Path(".s5cfg")
@@ -358,13 +366,19 @@ def download(
         ),
     ] = True,
     verify: Annotated[
-        bool,
+        Verification,
         typer.Option(
-            "--verify/--no-verify",
-            help="Check zip integrity and manifest.safe (size and checksums are always checked).",
+            case_sensitive=False,
+            help="default: size, the catalogue's checksum while streaming, the zip's "
+            "directory and manifest.safe's listing; full: also every member's CRC and every "
+            "listed checksum (always so when the catalogue gives no checksum); none: size "
+            "and checksum only.",
             rich_help_panel=PANEL,
         ),
-    ] = True,
+    ] = Verification.default,
+    no_verify: Annotated[
+        bool, typer.Option("--no-verify", help="The same as --verify none.", rich_help_panel=PANEL)
+    ] = False,
     retries: Annotated[
         int, typer.Option(min=1, help="Tries per request.", rich_help_panel=PANEL)
     ] = RetryPolicy().attempts,
@@ -440,7 +454,7 @@ def download(
             speed_time=speed_time,
         ),
         retry=RetryPolicy(attempts=retries, initial_delay=retry_delay),
-        verify=verify,
+        verify=Verification.none.value if no_verify else verify.value,
         extract=extract,
         wait=wait,
         s3_config=s3_config,

@@ -52,7 +52,7 @@ async def download_products(
     retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen value
     ledger_path: str | Path | None = None,
     wait: bool = True,
-    verify: bool = True,
+    verify: bool | str = "default",
     extract: bool = False,
     sink: EventSink = discard,
 ) -> RunSummary:
@@ -76,7 +76,10 @@ async def download_products(
             take precedence).
         retry: how often and how patiently to retry.
         ledger_path: the SQLite ledger (default ``<output_dir>/.phidown_ledger.sqlite``).
-        verify: check zip integrity and ``manifest.safe`` too (size and checksums always).
+        verify: ``default`` (size, the catalogue's checksum while streaming, the zip's
+            directory and ``manifest.safe``'s listing), ``full`` (also every member's CRC
+            and listed checksum; automatic without a catalogue checksum) or ``none`` (size
+            and checksum only); True and False mean ``default`` and ``none``.
         extract: unpack each verified zip next to it, also those downloaded before; an
             item whose extraction is refused fails (its zip is kept).
         wait: wait for items another process holds (two runs on one folder) until it

@@ -209,17 +209,19 @@ def verify_zip(
     checksums: Mapping[str, str] | None = None,
     computed: Mapping[str, str] | None = None,
     check_manifest: bool = True,
+    deep: bool = True,
     chunk_size: int = CHUNK_SIZE,
     subject: str | None = None,
 ) -> VerifiedZip:
-    """Check a downloaded zip completely before it is reported as done.
+    """Check a downloaded zip before it is reported as done.
 
     In order: the file's size; its checksums; that it opens as a zip; that no member could
     escape an extraction folder (absolute paths, ``..``, symlinks, duplicates); that every
-    file the product's manifest lists is present with the listed size; then one streaming
-    pass over every member checking its CRC and, for listed files, the manifest checksum
-    (MD5 / SHA3-256, case-insensitive). A zip without a manifest (an ``.EOF``, a zip
-    without a SAFE folder) passes on CRCs alone, unless its folder is a ``.SAFE``/``.SEN3``.
+    file the product's manifest lists is present with the listed size; then, when ``deep``,
+    one streaming pass over every member checking its CRC and, for listed files, the
+    manifest checksum (MD5 / SHA3-256, case-insensitive). A zip without a manifest (an
+    ``.EOF``, a zip without a SAFE folder) passes on its structure (and CRCs) alone, unless
+    its folder is a ``.SAFE``/``.SEN3``.
 
     Args:
         path: the zip file.
@@ -228,6 +230,9 @@ def verify_zip(
         computed: digests already computed while streaming; when they cover none of
             ``checksums``, the file is read to compute `stream_algorithms` of them.
         check_manifest: check the manifest's listed files (off for bursts if wanted).
+        deep: read every member (CRC, listed checksums). Without it the central directory
+            and the manifest's listing are checked, which costs a few reads: enough once the
+            whole file's checksum from the catalogue has matched.
         chunk_size: bytes read at a time.
         subject: the name messages give the file (default: its own name), e.g. the
             product's when ``path`` is its ``.part`` file.
@@ -271,7 +276,7 @@ def verify_zip(
         listed, problems = _match_entries(entries, root or "", members, manifest or "")
         if problems:
             raise _fail(subject, problems)
-        for name, info in members.items():
+        for name, info in members.items() if deep else ():
             entry = listed.get(name)
             hasher = entry_hasher(entry) if entry else None
             try:

@@ -2,9 +2,21 @@
 
 Bytes stream into ``<target>.part`` (see `parts.PartTransfer` for the tries, resume and
 placement of bodies). Digests are computed while streaming (primed from the part on resume),
-and the file is renamed to its final name only after its size, checksums, zip structure and
-``manifest.safe`` have been checked. A complete file that fails those checks is garbage and
-is deleted; a partial one never is.
+and the file is renamed to its final name only after it passed its checks. How far they go
+(`VERIFY_LEVELS`):
+
+- ``default``: size; the catalogue's whole-file checksum, computed while streaming; the
+  zip's central directory (readable, no unsafe names) and ``manifest.safe`` against the
+  archive's listing (every listed file present with its listed size). A matching
+  whole-file checksum already proves the bytes are CDSE's, so nothing is read twice. When
+  there is no usable whole-file checksum (none, or malformed), the deep check runs.
+- ``full``: also the deep check: every member's CRC and every listed file's checksum.
+- ``none``: size and the whole-file checksum only.
+
+A complete file that fails its checks is garbage and is deleted; a partial one never is.
+A file whose whole-file checksum matches the catalogue but whose contents disagree with its
+own manifest is corrupt at the source: fetching it again would bring the same bytes, so the
+item fails for good and the file is kept under a distinct name for inspection.
 """
 
 from __future__ import annotations
@@ -22,13 +34,30 @@ from ..errors import AuthError, VerificationError
 from ..events import ChecksumIgnored, EventSink
 from ..session import Session
 from .archive import extracted_folder_async, safe_extract_async, verify_zip_async
-from .checksums import StreamHasher, compare_checksums, compare_size
+from .checksums import StreamHasher, compare_checksums, compare_size, hash_file, stream_algorithms
 from .partfile import PartFile
 from .parts import PartState, PartTransfer
 from .plan import Job
 from .pool import ProgressReport
 from .results import ItemResult, already_there
 from .tries import Retry
+
+VERIFY_LEVELS = ("none", "default", "full")
+#: Where a product whose own bytes are corrupt at the source is kept.
+CORRUPT_SUFFIX = ".corrupt-at-source.zip"
+
+
+def verification_level(verify: bool | str) -> str:
+    """``none``, ``default`` or ``full`` from a level or a bool (True: ``default``).
+
+    Raises:
+        ValueError: an unknown level.
+    """
+    if isinstance(verify, bool):
+        return "default" if verify else "none"
+    if verify not in VERIFY_LEVELS:
+        raise ValueError(f"verify must be one of {', '.join(VERIFY_LEVELS)}, got {verify!r}")
+    return verify
 
 
 async def no_report(_bytes: int) -> bool:
@@ -41,9 +70,9 @@ class HttpTransfer(PartTransfer[PartState]):
 
     Args:
         session: the run's session (client, token, budget, retry policy).
-        verify: also check zip integrity and ``manifest.safe`` (size and checksums are
-            always checked: they come for free while streaming). An item whose catalogue
-            checksum is malformed is checked so whatever ``verify`` says.
+        verify: ``default``, ``full`` or ``none`` (see the module docstring; True and False
+            mean ``default`` and ``none``). An item without a usable catalogue checksum
+            is checked member by member whatever ``verify`` says.
         extract: unpack the verified zip next to it (safely), also when it was downloaded
             before; an item whose extraction is refused fails (its zip is kept).
         sink: receives ItemStarted, BytesReceived, RetryScheduled and ChecksumIgnored events.
@@ -57,12 +86,12 @@ class HttpTransfer(PartTransfer[PartState]):
         self,
         session: Session,
         *,
-        verify: bool = True,
+        verify: bool | str = "default",
         extract: bool = False,
         sink: EventSink | None = None,
     ) -> None:
         super().__init__(session, sink)
-        self.verify = verify
+        self.level = verification_level(verify)
         self.extract = extract
 
     async def __call__(self, job: Job, report: ProgressReport = no_report) -> ItemResult:
@@ -93,9 +122,14 @@ class HttpTransfer(PartTransfer[PartState]):
         except (VerificationError, OSError):
             return False
 
+    def _structure(self, job: Job) -> bool:
+        """Check the zip's directory and its manifest's listing (a malformed catalogue
+        checksum asks for it whatever the level: it was said to be checked another way)."""
+        return self.level != "none" or bool(job.ignored_checksums)
+
     def _deep(self, job: Job) -> bool:
-        """Check the zip and its manifest: asked for, or no catalogue checksum to trust."""
-        return self.verify or bool(job.ignored_checksums)
+        """Read every member: asked for, or no catalogue checksum to trust."""
+        return self.level == "full" or (self._structure(job) and not job.checksums)
 
     def _request(
         self, job: Job, headers: dict[str, str]
@@ -104,7 +138,7 @@ class HttpTransfer(PartTransfer[PartState]):
 
     def _can_tell_whole(self, job: Job, state: PartState) -> bool:
         return bool(
-            job.size is not None or state.total is not None or job.checksums or self._deep(job)
+            job.size is not None or state.total is not None or job.checksums or self._structure(job)
         )
 
     def _auth_failure(self, job: Job, exc: AuthError) -> None:
@@ -132,7 +166,8 @@ class HttpTransfer(PartTransfer[PartState]):
                 job.target,
                 expected_size=job.size,
                 checksums=dict(job.checksums) or None,
-                check_manifest=self._deep(job),
+                check_manifest=self._structure(job),
+                deep=self._deep(job),
             )
         except (VerificationError, OSError):
             return None  # replaced by a fresh download at the end
@@ -153,28 +188,35 @@ class HttpTransfer(PartTransfer[PartState]):
         return result
 
     async def _finish_check(self, job: Job, state: PartState, hasher: StreamHasher) -> int:
-        """Size, checksums, zip and manifest of the complete part; returns its size."""
+        """Size and the catalogue's checksums of the complete part; returns its size."""
         size = await anyio.to_thread.run_sync(PartFile(job.part).size)
         name = job.target.name
         compare_size(state.total, size, name=name, source="the server announced")
         compare_size(job.size, size, name=name, source="the catalogue lists")
         computed = hasher.hexdigests() if hasher.bytes_hashed == size else {}
-        if job.checksums and computed:
+        if job.checksums and not computed:
+            algorithms = list(stream_algorithms(job.checksums))
+            computed = await anyio.to_thread.run_sync(hash_file, job.part, algorithms)
+        if job.checksums:
             compare_checksums(job.checksums, computed, name=name)
-        if self._deep(job) or (job.checksums and not computed):
-            await verify_zip_async(
-                job.part,
-                checksums=dict(job.checksums) or None,
-                computed=computed,
-                check_manifest=self._deep(job),
-                subject=name,
-            )
         return size
 
     async def _finish(self, job: Job, state: PartState, tries: int) -> ItemResult:
         part = PartFile(job.part)
         hasher = await self._hasher_at(job, state, await anyio.to_thread.run_sync(part.size))
         size = await self._finish_check(job, state, hasher)
+        if self._structure(job):
+            try:
+                await verify_zip_async(
+                    job.part,
+                    check_manifest=True,
+                    deep=self._deep(job),
+                    subject=job.target.name,
+                )
+            except VerificationError as exc:
+                if not job.checksums:
+                    raise  # these bytes may have been damaged on the way: fetch again
+                return await self._corrupt_at_source(job, state, tries, exc)
         await anyio.to_thread.run_sync(part.install, job.target)
         digests = hasher.hexdigests() if hasher.bytes_hashed == size else {}
         return ItemResult(
@@ -187,6 +229,19 @@ class HttpTransfer(PartTransfer[PartState]):
             size=size,
             checksum=_checksum_text(digests or job.checksums),
         )
+
+    async def _corrupt_at_source(
+        self, job: Job, state: PartState, tries: int, exc: VerificationError
+    ) -> ItemResult:
+        """The failed result of a file that is CDSE's own (its checksum matched) and yet
+        disagrees with itself; the file is kept beside the others for inspection."""
+        kept = job.target.with_name(job.target.name.removesuffix(".zip") + CORRUPT_SUFFIX)
+        await anyio.to_thread.run_sync(PartFile(job.part).install, kept)
+        reason = (
+            f"corrupt at the source: the file matches the catalogue's checksum but fails "
+            f"its own check ({exc}); kept as {kept.name}"
+        )
+        return replace(self._failed(job, state, reason, tries), permanent=True)
 
 
 def _checksum_text(digests: Mapping[str, str]) -> str | None:

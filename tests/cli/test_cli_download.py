@@ -69,6 +69,14 @@ def test_second_run_skips_what_is_verified(cli: CliRun) -> None:
     assert re.search(r"received\s*│\s*0 B\s*│", again.stdout)
 
 
+def test_every_verification_level_ends_verified(cli: CliRun) -> None:
+    results = saved(cli, "one.json", *PRODUCTS, "--limit", "1")
+    for level in ("full", "none", "default"):
+        result = cli("download", str(results), "-o", level, "--verify", level)
+        assert result.exit_code == 0, result.output
+        assert_verified(Path(level), results)
+
+
 def test_names_and_ids_are_looked_up(cli: CliRun, sandbox: Sandbox) -> None:
     results = saved(cli, "two.json", *PRODUCTS, "--limit", "2")
     rows = read_results(results).to_dict("records")
@@ -120,6 +128,7 @@ def test_search_options_download_directly(cli: CliRun) -> None:
         (["missing.csv"], "no such file: missing.csv"),
         (["--burst-mode", "--limit", "1", "--transport", "s3"], "--transport s3 is for products"),
         (["--transport", "ftp", "x.json"], "ftp"),
+        (["--verify", "deep", "x.json"], "deep"),
         (["--workers", "0", "x.json"], "--workers"),
         (["S1A_X.SAFE", "--transport", "s3"], "No S3 keys found: put them in .s5cfg"),
     ],

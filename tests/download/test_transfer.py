@@ -236,3 +236,84 @@ async def test_extraction_unpacks_the_verified_product_next_to_its_zip(dl, tmp_p
     folder = tmp_path / NAME
     assert (folder / "manifest.safe").is_file()
     assert (folder / "measurement" / "data.tiff").stat().st_size == 60_000
+
+
+# -- verification tiers ----------------------------------------------------------------------
+
+
+def damaged_member(data: bytes, payload: bytes) -> bytes:
+    """``data`` with one byte flipped inside the member ``payload`` (its CRC then fails)."""
+    at = data.find(payload[:64]) + len(payload) // 2
+    return data[:at] + bytes([data[at] ^ 0x01]) + data[at + 1 :]
+
+
+@pytest.fixture
+def payload() -> bytes:
+    return random.Random(7).randbytes(60_000)
+
+
+async def test_a_byte_flipped_on_the_way_is_caught_by_the_whole_file_checksum(
+    dl, tmp_path, data, payload
+):
+    class FlipOnce:
+        def __init__(self) -> None:
+            self.host = dl.Host(data)
+            self.flipped = False
+
+        def __call__(self, request: httpx.Request) -> httpx.Response:
+            response = self.host(request)
+            if self.flipped:
+                return response
+            self.flipped = True
+            return httpx.Response(
+                200, headers=response.headers, content=damaged_member(data, payload)
+            )
+
+    flip = FlipOnce()
+    job, result, log = await fetch(dl, flip, tmp_path, data)
+    assert result.status == "downloaded" and result.attempts == 2
+    assert job.target.read_bytes() == data
+    assert "BLAKE3 checksum mismatch" in log.of(RetryScheduled)[0].reason
+
+
+async def test_the_default_tier_trusts_a_matching_checksum_and_the_full_tier_reads_members(
+    dl, tmp_path, payload, data
+):
+    # CDSE's own file is damaged: the catalogue's checksum describes the damaged bytes.
+    source = damaged_member(data, payload)
+    job, result, _ = await fetch(dl, dl.Host(source), tmp_path / "default", source)
+    assert result.status == "downloaded" and result.attempts == 1  # no member read twice
+
+    host = dl.Host(source)
+    job, result, _ = await fetch(dl, host, tmp_path / "full", source, verify="full")
+    assert result.status == "failed" and result.permanent
+    assert "corrupt at the source" in (result.reason or "")
+    assert len(host.seen) == 1  # the same bytes would come again: not fetched twice
+    kept = job.target.with_name(job.target.name.removesuffix(".zip") + ".corrupt-at-source.zip")
+    assert kept.read_bytes() == source and not job.target.exists()
+
+
+async def test_the_default_tier_checks_the_manifest_listing(dl, tmp_path):
+    import io
+    import zipfile
+
+    listed_but_missing = io.BytesIO()
+    original = zipfile.ZipFile(io.BytesIO(dl.safe_zip(NAME, b"x" * 1000)))
+    with zipfile.ZipFile(listed_but_missing, "w") as archive:
+        for info in original.infolist():
+            if not info.filename.endswith("data.tiff"):
+                archive.writestr(info, original.read(info))
+    source = listed_but_missing.getvalue()
+    _, result, _ = await fetch(dl, dl.Host(source), tmp_path, source)
+    assert result.status == "failed" and result.permanent
+    assert "missing from the zip" in (result.reason or "")
+
+
+async def test_without_a_catalogue_checksum_the_members_are_read(dl, tmp_path, payload, data):
+    source = damaged_member(data, payload)
+    retry = RetryPolicy(attempts=2, initial_delay=0.0, jitter=0.0)
+    job, result, _ = await fetch(
+        dl, dl.Host(source), tmp_path, source, checksums=False, retry=retry
+    )
+    assert result.status == "failed" and not result.permanent  # it may be the network's fault
+    assert "data.tiff" in (result.reason or "") and not job.target.exists()
