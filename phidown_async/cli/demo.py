@@ -1,7 +1,8 @@
 """``phidown-async demo``: the whole mission against the bundled simulated CDSE, in minutes.
 
 Starts the sandbox in-process with a realistic quota (4 connections, a per-connection rate
-cap, a few injected faults), then runs the real commands (``search``, ``download``,
+cap, a few injected faults), over HTTPS as CDSE (its throwaway CA trusted through
+``SSL_CERT_FILE``), then runs the real commands (``search``, ``download``,
 ``ledger``) exactly as a user would type them, pointed at the sandbox through the
 environment: a search over the Po Valley, a few dozen products and a hundred bursts
 downloaded with live progress and verified, the summaries, and the temporal distribution
@@ -60,6 +61,7 @@ def sandbox_config(data_dir: Path | None = None) -> SandboxConfig:
             retry_after=0.5,
         ),
         data_dir=data_dir,
+        tls=True,  # the real CDSE is HTTPS only
     )
 
 

@@ -80,6 +80,13 @@ def sandbox(
         list[str] | None,
         typer.Option(help="Catalogue fault KIND=RATE, repeatable; KIND in 429, 500, 503."),
     ] = None,
+    tls: Annotated[
+        bool,
+        typer.Option(
+            "--tls/--no-tls",
+            help="Serve HTTPS with a throwaway CA (exported as SSL_CERT_FILE), as CDSE does.",
+        ),
+    ] = False,
     s3: Annotated[bool, typer.Option("--s3/--no-s3", help="Serve S3 (moto).")] = False,
     s3_products: Annotated[int, typer.Option(help="Products uploaded to S3.")] = 10,
     seed: Annotated[int, typer.Option(help="Seed of the archive and fault draws.")] = 0,
@@ -107,6 +114,7 @@ def sandbox(
             burst_delay=burst_delay,
             range_mode=range_mode,
             faults=faults,
+            tls=tls,
             s3=s3,
             s3_products=s3_products,
             data_dir=data_dir,

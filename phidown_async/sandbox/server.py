@@ -192,6 +192,7 @@ class Sandbox:
         self._thread: threading.Thread | None = None
         self._s3: S3Server | None = None
         self._origins: tuple[str, str] | None = None
+        self._ca_file: Path | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -231,11 +232,16 @@ class Sandbox:
             data_dir = Path(config.data_dir)
             data_dir.mkdir(parents=True, exist_ok=True)
         self._archive = Archive(config, data_dir)
+        tls = self._certificates(data_dir) if config.tls else None
+        scheme = "https" if tls else "http"
         sockets = [_listen(self.host, self._port), _listen(self.host, self._download_port)]
         try:
             ports = tuple(s.getsockname()[1] for s in sockets)
-            self._origins = (f"http://{self.host}:{ports[0]}", f"http://{self.host}:{ports[1]}")
-            self._serve(self._app(*ports), sockets)
+            self._origins = (
+                f"{scheme}://{self.host}:{ports[0]}",
+                f"{scheme}://{self.host}:{ports[1]}",
+            )
+            self._serve(self._app(*ports), sockets, tls)
         except BaseException:
             for sock in sockets:
                 sock.close()
@@ -281,11 +287,27 @@ class Sandbox:
             }
         )
 
-    def _serve(self, app: ASGIApp, sockets: list[socket.socket]) -> None:
-        """Run uvicorn on ``sockets`` in a daemon thread; return once it accepts connections."""
+    def _certificates(self, data_dir: Path) -> Path:
+        """A throwaway CA and a certificate for this host; returns the server's key and
+        chain (PEM). The CA is `ca_file`, the one file a client must trust."""
+        import trustme  # only a sandbox that serves HTTPS needs it
+
+        authority = trustme.CA(organization_name="phidown_async sandbox")
+        server = authority.issue_cert(self.host, "localhost")
+        self._ca_file = data_dir / "sandbox-ca.pem"
+        authority.cert_pem.write_to_path(str(self._ca_file))
+        chain = data_dir / "sandbox-server.pem"
+        server.private_key_and_cert_chain_pem.write_to_path(str(chain))
+        return chain
+
+    def _serve(self, app: ASGIApp, sockets: list[socket.socket], tls: Path | None) -> None:
+        """Run uvicorn on ``sockets`` (over TLS with the ``tls`` key and chain) in a daemon
+        thread; return once it accepts connections."""
         quiet_injected_faults()
         server_config = uvicorn.Config(
             app,
+            ssl_certfile=str(tls) if tls else None,
+            ssl_keyfile=str(tls) if tls else None,
             log_config=None,  # leave logging to the host program (pytest, the CLI)
             access_log=False,
             lifespan="off",
@@ -344,6 +366,12 @@ class Sandbox:
         return self._archive
 
     @property
+    def ca_file(self) -> Path | None:
+        """The CA certificate (PEM) to trust when the sandbox serves HTTPS, else None."""
+        self._require_started()
+        return self._ca_file
+
+    @property
     def token_url(self) -> str:
         return f"{self._require_started()[0]}/auth/realms/CDSE/protocol/openid-connect/token"
 
@@ -367,7 +395,8 @@ class Sandbox:
     @property
     def env(self) -> dict[str, str]:
         """Environment variables that point phidown_async at this sandbox (the S3 keys,
-        under CDSE's own names, only when it serves S3)."""
+        under CDSE's own names, only when it serves S3; ``SSL_CERT_FILE``, the CA to trust,
+        only when it serves HTTPS)."""
         endpoints = self.endpoints
         env = {
             "PHIDOWN_CATALOGUE_URL": endpoints.catalogue_url,
@@ -377,6 +406,8 @@ class Sandbox:
             "CDSE_USERNAME": self._config.username,
             "CDSE_PASSWORD": self._config.password,
         }
+        if self._ca_file is not None:
+            env["SSL_CERT_FILE"] = str(self._ca_file)
         if self._config.s3:
             env["CDSE_S3_ACCESS_KEY"] = self._config.s3_access_key
             env["CDSE_S3_SECRET_KEY"] = self._config.s3_secret_key

@@ -67,6 +67,9 @@ class SandboxConfig:
         range_mode: "honor" (206), "ignore" (200 full body) or "reject" (416) for product zips.
         burst_delay: seconds of "processing" before a burst zip is returned.
         burst_redirect: whether POST Bursts(<id>)/$value first answers with a redirect.
+        tls: serve the catalogue and download origins over HTTPS, with a certificate from a
+            throwaway CA (its file is `Sandbox.ca_file`, exported as ``SSL_CERT_FILE``), as
+            the real service is HTTPS only.
         s3: start the S3 protocol server (moto) with the products as SAFE folders.
         s3_products: how many products (the archive's first N) are uploaded to S3 at startup;
             None uploads all (slow for big archives: moto has no lazy loading).
@@ -94,6 +97,7 @@ class SandboxConfig:
     range_mode: str = "honor"
     burst_delay: float = 0.0
     burst_redirect: bool = True
+    tls: bool = False
     s3: bool = False
     s3_products: int | None = 10
     s3_access_key: str = "sandbox-access-key"

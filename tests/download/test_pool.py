@@ -341,20 +341,25 @@ async def test_unknown_ids_and_names_fail_with_a_reason(sandbox_factory, tmp_pat
     assert "no product with Id 00000000-dead-4000-8000-000000000000" in reasons[1]
 
 
-@pytest.fixture(scope="module")
-def fault_sandbox():
+@pytest.fixture(scope="module", params=["http", "https"])
+def fault_sandbox(request):
+    """The fault matrix runs over plain HTTP and over HTTPS, as the real CDSE serves."""
     from phidown_async.sandbox import Sandbox, SandboxConfig
 
-    config = SandboxConfig(products=60, product_size=24 * 1024, max_connections=8)
+    config = SandboxConfig(
+        products=60, product_size=24 * 1024, max_connections=8, tls=request.param == "https"
+    )
     with Sandbox(config) as sandbox:
         yield sandbox
 
 
 @pytest.mark.parametrize("kind", FAULT_KINDS)
 async def test_every_fault_kind_ends_verified_or_failed_with_a_reason(
-    fault_sandbox, tmp_path, kind
+    fault_sandbox, tmp_path, kind, monkeypatch
 ):
     sandbox = fault_sandbox
+    if sandbox.ca_file is not None:
+        monkeypatch.setenv("SSL_CERT_FILE", str(sandbox.ca_file))
     sandbox.set_faults(Faults(rates={kind: 0.3}, retry_after=0.0, stall_seconds=2.0))
     sandbox.counters.reset()
     entities = products(sandbox, 50)

@@ -65,10 +65,16 @@ def wait_for_bytes(out: Path, least: int, seconds: float = 30.0) -> None:
     raise AssertionError(f"no part file reached {least} bytes within {seconds} s")
 
 
-@pytest.fixture
-def slow_sandbox(sandbox_factory):
+@pytest.fixture(params=["http", "https"])
+def slow_sandbox(request, sandbox_factory, monkeypatch):
     # 4 products of ~1.5 MB at 1 MB/s per connection: about 1.5 s each, time to interrupt.
-    return sandbox_factory(products=12, product_size=1_500_000, bandwidth=1.0)
+    # Killed, interrupted and cancelled runs resume over HTTPS too, as against CDSE.
+    sandbox = sandbox_factory(
+        products=12, product_size=1_500_000, bandwidth=1.0, tls=request.param == "https"
+    )
+    if sandbox.ca_file is not None:
+        monkeypatch.setenv("SSL_CERT_FILE", str(sandbox.ca_file))
+    return sandbox
 
 
 def start_script(sandbox, out: Path, ids: list[str]) -> subprocess.Popen:

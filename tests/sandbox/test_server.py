@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import ssl
 import subprocess
 import sys
 import threading
@@ -165,3 +166,17 @@ def test_cli_refuses_a_bad_fault_with_usage_exit_code():
 
     assert result.returncode == 2
     assert "KIND=RATE" in result.stderr
+
+
+def test_tls_serves_https_that_only_its_own_ca_vouches_for() -> None:
+    with Sandbox(SandboxConfig(products=2, tls=True)) as sandbox:
+        env = sandbox.env
+        assert sandbox.endpoints.catalogue_url.startswith("https://127.0.0.1:")
+        assert sandbox.endpoints.download_url.startswith("https://127.0.0.1:")
+        assert env["SSL_CERT_FILE"] == str(sandbox.ca_file)
+        url = f"{sandbox.endpoints.catalogue_url}/Products"
+        trusted_ca = ssl.create_default_context(cafile=str(sandbox.ca_file))
+        trusted = httpx.get(url, params={"$top": "1"}, verify=trusted_ca)
+        assert trusted.status_code == 200 and len(trusted.json()["value"]) == 1
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            httpx.get(url, verify=True, trust_env=False)
