@@ -96,6 +96,29 @@ def ensure_aria2c() -> Peer:
     return Peer("aria2c", found)
 
 
+def ensure_nginx() -> Peer:
+    """nginx (the byte-path benchmark's server), installed with apt-get when missing."""
+    global _apt_updated
+    found = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+    )
+    if found:
+        return Peer("nginx", found)
+    if not shutil.which("apt-get"):
+        return Peer("nginx", skipped="nginx is not installed and apt-get is not available")
+    say("installing nginx with apt-get ...")
+    if not _apt_updated:
+        _run(["apt-get", "update"])
+        _apt_updated = True
+    ok, detail = _run(["apt-get", "install", "-y", "nginx"])
+    found = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None
+    )
+    if not ok or not found:
+        return Peer("nginx", skipped=f"apt-get install -y nginx failed: {detail}")
+    return Peer("nginx", found)
+
+
 def ensure_curl() -> Peer:
     """curl (present on the machine; not installed by the benchmark)."""
     found = shutil.which("curl")

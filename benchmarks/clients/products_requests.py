@@ -59,6 +59,7 @@ def main() -> None:
     session = requests.Session()
     adapter = requests.adapters.HTTPAdapter(pool_maxsize=args["threads"])
     session.mount("http://", adapter)
+    session.mount("https://", adapter)
     done, failures, total = 0, [], 0
     with ThreadPoolExecutor(max_workers=args["threads"]) as pool:
         futures = {
