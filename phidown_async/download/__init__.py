@@ -23,7 +23,7 @@ from .intake import take_in
 from .plan import Job, plan_jobs, plan_products
 from .pool import ProgressReport, TransferFn, run_pool
 from .results import ItemResult, RunSummary
-from .run import LEDGER_NAME, announce_rejected, open_ledger, open_session, run_in_order
+from .run import LEDGER_NAME, open_session, run_in_order
 from .transfer import HttpTransfer
 
 __all__ = [
@@ -104,14 +104,14 @@ async def download_products(
         intake = await take_in(items, "product", session)
         catalogue_url = session.endpoints.catalogue_url
         planned, rejected = plan_products(intake, out, catalogue_url=catalogue_url)
-        announce_rejected(sink, (result for _, result in rejected))
         transfer = HttpTransfer(session, verify=verify, extract=extract, sink=sink)
-        ledger = await open_ledger(stack, ledger_path, out)
         return await run_in_order(
             planned,
             rejected,
             transfer,
-            ledger=ledger,
+            stack=stack,
+            ledger_path=ledger_path,
+            out=out,
             workers=session.limits.workers,
             sink=sink,
             settled=transfer.unpacked,

@@ -44,7 +44,7 @@ from .parts import PartState, PartTransfer
 from .plan import Job
 from .pool import ProgressReport
 from .results import ItemResult, RunSummary
-from .run import announce_rejected, open_ledger, open_session, run_in_order
+from .run import open_session, run_in_order
 from .tries import Refused
 
 PART_SUFFIX = ".zip.part"
@@ -334,14 +334,14 @@ async def download_bursts(
         session = open_session(stack, session, endpoints, credentials, limits, retry, sink)
         intake = await take_in(items, "burst", session)
         planned, rejected = plan_bursts(intake, out, catalogue_url=session.endpoints.catalogue_url)
-        announce_rejected(sink, (result for _, result in rejected))
-        ledger = await open_ledger(stack, ledger_path, out)
         transfer = BurstTransfer(session, sink=sink)
         return await run_in_order(
             planned,
             rejected,
             transfer,
-            ledger=ledger,
+            stack=stack,
+            ledger_path=ledger_path,
+            out=out,
             workers=session.limits.workers,
             sink=sink,
             wait=wait,

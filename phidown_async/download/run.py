@@ -100,19 +100,25 @@ async def run_in_order(
     rejected: list[tuple[int, ItemResult]],
     transfer: TransferFn,
     *,
-    ledger: Ledger,
+    stack: contextlib.AsyncExitStack,
+    ledger_path: str | Path | None,
+    out: Path,
     workers: int,
     sink: EventSink,
     settled: DoneCheck | None = None,
     wait: bool = True,
 ) -> RunSummary:
-    """Run the planned jobs through the pool; every item's outcome in input order.
+    """Tell the refused items, open the ledger (on ``stack``), run the planned jobs through
+    the pool; every item's outcome in input order.
 
     Args:
         planned, rejected: (input position, job / failed result), as the planners return.
+        ledger_path, out: see `open_ledger`.
         settled: see `run_pool`.
         wait: wait for the items another process holds (see `run_pool`).
     """
+    announce_rejected(sink, (result for _, result in rejected))
+    ledger = await open_ledger(stack, ledger_path, out)
     summary = await run_pool(
         [job for _, job in planned],
         transfer,

@@ -21,9 +21,9 @@ from phidown_async.errors import PhidownError
 from phidown_async.ledger import Ledger
 from phidown_async.sandbox import Sandbox, SandboxConfig
 
-# About 2 s per product per connection: long enough for the second process to find the
-# first one's claims.
-SLOW = SandboxConfig(seed=7, products=600, product_size=2_000_000, bandwidth=1.0)
+# 2 MB at 0.4 MB/s: 5 s a product, so that the second process (a Python start-up on a
+# loaded machine: seconds) starts while the first one still holds its items.
+SLOW = SandboxConfig(seed=7, products=600, product_size=2_000_000, bandwidth=0.4)
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from ...session import Session
 from ..intake import Intake, is_missing, take_in
 from ..plan import Job
 from ..results import ItemResult, RunSummary
-from ..run import announce_rejected, open_ledger, open_session, run_in_order
+from ..run import open_session, run_in_order
 from .client import s3_client
 from .objects import s3_endpoint, s3_job
 from .transfer import DEFAULT_MULTIPART_THRESHOLD, DEFAULT_PART_SIZE, S3Transfer
@@ -113,8 +113,6 @@ async def download_products_s3(
     async with contextlib.AsyncExitStack() as stack:
         session = open_session(stack, session, endpoints, None, limits, retry, sink, account=False)
         planned, rejected = plan_s3(await take_in(items, "s3", session), out)
-        announce_rejected(sink, (result for _, result in rejected))
-        ledger = await open_ledger(stack, ledger_path, out)
         endpoint = s3_endpoint(session.endpoints, keys)
         client = await stack.enter_async_context(s3_client(endpoint, keys, session.limits))
         transfer = S3Transfer(
@@ -130,7 +128,9 @@ async def download_products_s3(
             planned,
             rejected,
             transfer,
-            ledger=ledger,
+            stack=stack,
+            ledger_path=ledger_path,
+            out=out,
             workers=session.limits.workers,
             sink=sink,
             wait=wait,
