@@ -422,15 +422,20 @@ _KILLED_RUN = textwrap.dedent(
 )
 
 
-def _completed(partdir: Path) -> dict[str, tuple[int, int]]:
-    """Files of the folder under construction that got their final name: path -> (inode, mtime)."""
-    if not partdir.is_dir():
-        return {}
-    return {
-        p.relative_to(partdir).as_posix(): (p.stat().st_ino, p.stat().st_mtime_ns)
-        for p in partdir.rglob("*")
-        if p.is_file() and not p.name.endswith((".part", ".part.json"))  # parts, sidecars
-    }
+def _completed(partdir: Path, expected: dict[str, bytes]) -> dict[str, tuple[int, int]]:
+    """Product files in the folder under construction that got their final name.
+
+    Returns path -> (inode, mtime). Parts, sidecars and a sidecar's temporary file are not
+    product files, so only names of the product's listing count.
+    """
+    found = {}
+    for rel in expected:
+        try:
+            st = (partdir / rel).stat()
+        except FileNotFoundError:
+            continue
+        found[rel] = (st.st_ino, st.st_mtime_ns)
+    return found
 
 
 async def test_resume_after_kill_refetches_no_completed_object(
@@ -458,7 +463,7 @@ async def test_resume_after_kill_refetches_no_completed_object(
         )
         try:
             deadline = time.monotonic() + 60
-            while len(_completed(partdir)) < 5:
+            while len(_completed(partdir, expected)) < 5:
                 assert child.poll() is None, child.stderr.read().decode() if child.stderr else ""
                 assert time.monotonic() < deadline, "the first run made no progress"
                 time.sleep(0.05)
@@ -470,7 +475,7 @@ async def test_resume_after_kill_refetches_no_completed_object(
                 child.wait(timeout=10)
             if child.stderr:
                 child.stderr.close()
-    before = _completed(partdir)
+    before = _completed(partdir, expected)
     assert 5 <= len(before) < len(expected)  # killed mid-product
 
     with CountingProxy(sandbox.endpoints.s3_endpoint) as counting:
