@@ -30,7 +30,7 @@ from .events import EventSink, RetryScheduled, discard
 from .http_errors import status_error
 from .quota import ConnectionBudget
 from .retry import RetryableStatusError, RetryPolicy
-from .transport import AiohttpTransport
+from .transport import ThreadedTransport
 
 # Error bodies are read only this far: enough for any JSON error, bounded for HTML pages.
 _ERROR_BODY_LIMIT = 64 * 1024
@@ -89,7 +89,7 @@ class Session:
             # One TLS context for every pool: building one (loading the CA bundle) costs
             # tens of milliseconds, a noticeable share of a small search.
             tls = httpx.create_ssl_context(verify=verify_tls)
-            inner: httpx.AsyncBaseTransport = AiohttpTransport(
+            inner: httpx.AsyncBaseTransport = ThreadedTransport(
                 tls=tls, connections=limits.connections, timeout=limits.timeout
             )
             # Token requests get their own small pool: a renewal must never wait for a

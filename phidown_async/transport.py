@@ -1,79 +1,459 @@
-"""The HTTP transport under every session: httpx above, aiohttp's connection pool below.
+"""The HTTP transport under every session: httpx above, blocking sockets in worker threads below.
 
 httpx stays the client (requests, redirects, the token's `AuthTransport`, error mapping, and
-`httpx.MockTransport` in tests). Below it, httpx's own transport hands a TLS stream to
-httpcore one 16 KiB record per read, and each record then crosses anyio, httpcore and h11
-in Python: over HTTPS that path cost about 11 CPU seconds per GB on the engine's
-two-core reference machine. aiohttp reads the socket through asyncio's SSL protocol in
-large pieces and parses HTTP/1.1 in C; `AiohttpTransport` passes its body to httpx as
-those pieces arrive, so a gigabyte crosses the Python layers a few thousand times, not
-sixty thousand (about 2.5 CPU s/GB over TLS, measured side by side in the issue's notes).
+`httpx.MockTransport` in tests). Below it, each request and each piece of a body runs in a
+worker thread on a standard-library connection (`http.client`), so TLS decryption, the
+socket reads and the copies run outside the GIL, on every core, the way curl's and
+requests' threads do: one event-loop thread decrypting every byte, as an asyncio transport
+does, holds a two-core machine to about one core's worth.
 
-Its failures are httpx's exceptions (connect, read, timeouts, a body cut short), mapped
+A body is read in pieces of up to ``read_size`` bytes, one thread hop each. A piece returns
+early once a little time passes with bytes in hand, so a slow body still shows its progress
+(the lowest-speed rule counts pieces); bytes that arrived before a failure are passed on
+first, then the failure is raised. Cancelling a read (the lowest-speed rule, Ctrl-C) shuts
+the connection's socket, which frees the thread parked on it.
+
+Failures are httpx's exceptions (connect, read, write, timeouts, a body cut short), mapped
 here in one place, so the rest of the engine knows one vocabulary.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
+import http.client
+import io
+import select
+import socket
 import ssl
-from collections.abc import AsyncIterator
-from typing import Any
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 
-import aiohttp
+import anyio
+import anyio.to_thread
 import httpx
 
-# Request headers aiohttp sets itself from the request it sends.
-_OWN_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+T = TypeVar("T")
+
+#: A body piece returns once this many seconds passed with bytes in hand.
+PATIENCE = 0.1
+#: The key of a response's `BodyPump` in ``httpx.Response.extensions``.
+PUMP = "phidown_async.pump"
+# Seconds a cancelled pump waits for its thread to leave the sink (a write to a hung disk).
+_LINGER = 60.0
+
+_Origin = tuple[str, str, int]
+# Methods sent again on a fresh connection when a kept one turns out closed by the server.
+_IDEMPOTENT = frozenset({"GET", "HEAD"})
+# A kept connection the server closed while it sat idle fails its next request like this.
+_STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
 
-def _mapped(exc: BaseException, request: httpx.Request) -> Exception | None:
-    """The httpx exception for an aiohttp (or asyncio) failure, None when it is not one."""
-    text = str(exc) or type(exc).__name__
-    if isinstance(exc, aiohttp.ServerTimeoutError | asyncio.TimeoutError):
-        return httpx.ReadTimeout(text, request=request)
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return httpx.ConnectError(text, request=request)
-    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
-        return httpx.RemoteProtocolError(text, request=request)
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return httpx.RemoteProtocolError(text, request=request)
-    if isinstance(exc, aiohttp.ClientError | ConnectionError):
-        return httpx.ReadError(text, request=request)
-    return None
+def _alive(sock: socket.socket | None) -> bool:
+    """True when an idle kept connection can carry another request: nothing is waiting to be
+    read on it (an idle socket that reads is closed by the server, or sent junk)."""
+    if sock is None:
+        return False
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return False
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return not poller.poll(0)
+
+
+def _shut(sock: socket.socket | None) -> None:
+    """Shut a socket down (safe while another thread reads it: the read returns at once)."""
+    if sock is not None:
+        # The plain socket's shutdown: SSLSocket's would drop its TLS object under the
+        # reading thread.
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _Pool:
+    """Idle keep-alive connections by origin, at most ``keep`` per origin."""
+
+    def __init__(self, tls: ssl.SSLContext, keep: int) -> None:
+        self._tls = tls
+        self._keep = keep
+        self._idle: dict[_Origin, list[http.client.HTTPConnection]] = {}
+        self._lock = threading.Lock()
+
+    def take(self, origin: _Origin) -> tuple[http.client.HTTPConnection, bool]:
+        """A connection to ``origin`` and whether it was kept from an earlier request."""
+        while True:
+            with self._lock:
+                idle = self._idle.get(origin)
+                conn = idle.pop() if idle else None
+            if conn is None:
+                break
+            if _alive(conn.sock):
+                return conn, True
+            conn.close()
+        scheme, host, port = origin
+        if scheme == "https":
+            return http.client.HTTPSConnection(host, port, context=self._tls), False
+        return http.client.HTTPConnection(host, port), False
+
+    def give(self, origin: _Origin, conn: http.client.HTTPConnection) -> None:
+        """Keep ``conn`` (its last response read to the end) for the next request."""
+        with self._lock:
+            idle = self._idle.setdefault(origin, [])
+            if len(idle) < self._keep:
+                idle.append(conn)
+                return
+        conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            conns = [conn for idle in self._idle.values() for conn in idle]
+            self._idle.clear()
+        for conn in conns:
+            conn.close()
+
+
+class _Exchange:
+    """One request on one connection, and its response's body, read piece by piece.
+
+    Its blocking methods run in worker threads, one at a time; `abort` may be called from
+    any thread.
+    """
+
+    def __init__(
+        self, pool: _Pool, request: httpx.Request, *, connect: float | None, read: float | None
+    ) -> None:
+        url = request.url
+        port = url.port or (443 if url.scheme == "https" else 80)
+        self.origin: _Origin = (url.scheme, url.host, port)
+        self.request = request
+        self._pool = pool
+        self._connect_timeout = connect
+        self._read_timeout = read
+        self._lock = threading.Lock()
+        self._aborted = False
+        self._busy = False
+        self._conn: http.client.HTTPConnection | None = None
+        self._sock: socket.socket | None = None
+        self._response: http.client.HTTPResponse | None = None
+        self._left: int | None = None  # body bytes still to come (None: up to the close)
+        self._got = 0  # bytes of the piece being read
+        self._failure: Exception | None = None
+        self._buffer = memoryview(bytearray(0))
+        self._drained = False  # http.client's buffer was emptied into the body's first piece
+
+    # --- run in worker threads -----------------------------------------------------------
+
+    def send(self, body: bytes) -> http.client.HTTPResponse:
+        """Send the request and read the response's head."""
+        for _ in range(2):
+            conn, kept = self._pool.take(self.origin)
+            with self._lock:
+                self._conn = conn  # from now on, `abort` closes it
+            try:
+                return self._guarded(self._send_on, conn, body)
+            except httpx.TransportError as exc:
+                stale = isinstance(exc.__cause__, _STALE)
+                if not (kept and stale and self.request.method in _IDEMPOTENT):
+                    raise
+                conn.close()  # the server closed it while it sat idle: once more, afresh
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    def _send_on(self, conn: http.client.HTTPConnection, body: bytes) -> http.client.HTTPResponse:
+        if conn.sock is None:
+            conn.timeout = self._connect_timeout
+            try:
+                conn.connect()
+            except TimeoutError as exc:
+                raise httpx.ConnectTimeout(str(exc) or "connect timed out") from exc
+            except OSError as exc:  # refused, unreachable, the TLS handshake (ssl.SSLError)
+                raise httpx.ConnectError(str(exc) or type(exc).__name__) from exc
+        self._sock = conn.sock
+        conn.sock.settimeout(self._read_timeout)
+        target = self.request.url.raw_path.decode("ascii")
+        try:
+            conn.putrequest(self.request.method, target, skip_host=True, skip_accept_encoding=True)
+            for name, value in self.request.headers.raw:
+                conn.putheader(name.decode("latin-1"), value.decode("latin-1"))
+            conn.endheaders(body or None)
+        except TimeoutError as exc:
+            raise httpx.WriteTimeout(str(exc) or "write timed out") from exc
+        except OSError as exc:
+            raise httpx.WriteError(str(exc) or type(exc).__name__) from exc
+        try:
+            response = conn.getresponse()
+        except TimeoutError as exc:
+            raise httpx.ReadTimeout(str(exc) or "read timed out") from exc
+        except http.client.HTTPException as exc:  # no answer, a broken status line
+            raise httpx.RemoteProtocolError(str(exc) or type(exc).__name__) from exc
+        except OSError as exc:
+            raise httpx.ReadError(str(exc) or type(exc).__name__) from exc
+        self._response = response
+        self._left = response.length
+        if response.fp is None or self.request.method == "HEAD":
+            self._left = 0
+        return response
+
+    def read(self, size: int) -> bytes:
+        """The body's next piece: up to ``size`` bytes, fewer once `PATIENCE` passed with
+        bytes in hand; empty at the end. Bytes that came before a failure come first; the
+        failure is raised by the next call."""
+        if self._failure is not None:
+            raise self._failure
+        if self._left == 0 or self._response is None:
+            return b""
+        want = size if self._left is None else min(size, self._left)
+        if len(self._buffer) < want:
+            self._buffer = memoryview(bytearray(want))
+        try:
+            got = self._guarded(self._fill, want)
+        except httpx.TransportError as exc:
+            self._failure = exc
+            got = self._got
+            if not got:
+                raise
+        return bytes(self._buffer[:got])
+
+    def pump(self, sink: Callable[[memoryview], object], budget: int, size: int) -> int:
+        """Read up to ``budget`` bytes of the body in pieces of up to ``size``, handing each
+        to ``sink`` in this thread, uncopied; returns the count (0: the body ended).
+
+        Returns early once `PATIENCE` passed with bytes handed on. Bytes that came before a
+        failure are handed on first; the failure is raised by the next call. What ``sink``
+        raises comes out as it is.
+        """
+        if self._failure is not None:
+            raise self._failure
+        total = 0
+        until = time.monotonic() + PATIENCE
+        while total < budget and self._left != 0 and self._response is not None:
+            want = min(size, budget - total, *(() if self._left is None else (self._left,)))
+            if len(self._buffer) < want:
+                self._buffer = memoryview(bytearray(want))
+            try:
+                got = self._guarded(self._fill, want)
+            except httpx.TransportError as exc:
+                self._failure = exc
+                got = self._got
+                if got:
+                    sink(self._buffer[:got])
+                if not total + got:
+                    raise
+                return total + got
+            if not got:
+                break
+            sink(self._buffer[:got])
+            total += got
+            if time.monotonic() > until:
+                break
+        return total
+
+    def _fill(self, want: int) -> int:
+        response = self._response
+        assert response is not None
+        self._got = 0
+        deadline = 0.0
+        ended = False
+        while self._got < want:
+            # With bytes in hand, wait for more only until the patience runs out: a stalled
+            # server must not hold bytes that arrived (the next try resumes after them).
+            wait = deadline - time.monotonic() if self._got else self._read_timeout
+            if self._got and wait <= 0:
+                break
+            try:
+                n = self._read_some(response, want, wait)
+            except TimeoutError:
+                if self._got:
+                    break
+                raise
+            if not n:
+                ended = True
+                break
+            if not self._got:
+                deadline = time.monotonic() + PATIENCE
+            self._got += n
+        if self._left is not None:
+            self._left -= self._got
+            if ended and self._left:
+                raise httpx.RemoteProtocolError(
+                    f"the connection closed with {self._left} bytes of the body still to come"
+                )
+        elif ended:
+            self._left = 0  # read up to the close: this is its end
+        return self._got
+
+    def _read_some(self, response: http.client.HTTPResponse, want: int, wait: float | None) -> int:
+        """Read what comes within ``wait`` seconds into the buffer after the bytes in hand.
+
+        Plain bodies are read from the socket itself, into the piece's buffer: each read
+        is one TLS record or what the socket holds, the timeout is this read's own (the
+        connection stays usable after it). The first read takes what `http.client`
+        buffered beyond the head (at most its buffer), so nothing is left there.
+        """
+        view = self._buffer[self._got : want]
+        if response.chunked:  # http.client undoes the framing
+            if self._got and not self._readable(wait):
+                raise TimeoutError
+            piece = response.read1(len(view))
+            view[: len(piece)] = piece
+            return len(piece)
+        if not self._drained:
+            self._drained = True
+            return response.fp.readinto1(view[: io.DEFAULT_BUFFER_SIZE])  # type: ignore[union-attr]
+        sock = self._sock
+        assert sock is not None
+        sock.settimeout(wait)
+        return sock.recv_into(view)
+
+    def _readable(self, seconds: float | None) -> bool:
+        """True when the socket has bytes to read within ``seconds``."""
+        sock = self._sock
+        if sock is None:
+            return False
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return True
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        return bool(poller.poll(None if seconds is None else seconds * 1000))
+
+    def _guarded(self, step: Callable[..., T], *args: Any) -> T:
+        """Run ``step`` as the connection's one user; failures become httpx's."""
+        with self._lock:
+            if self._aborted:
+                raise httpx.ReadError("the request was abandoned", request=self.request)
+            self._busy = True
+        try:
+            return step(*args)
+        except httpx.TransportError as exc:
+            exc.request = self.request
+            raise
+        except TimeoutError as exc:
+            raise httpx.ReadTimeout(str(exc) or "read timed out", request=self.request) from exc
+        except http.client.HTTPException as exc:  # chunked framing broken, cut short
+            raise httpx.RemoteProtocolError(str(exc), request=self.request) from exc
+        except (OSError, ValueError) as exc:  # reset, TLS failure; ValueError: closed under us
+            text = str(exc) or type(exc).__name__
+            raise httpx.ReadError(text, request=self.request) from exc
+        finally:
+            with self._lock:
+                self._busy = False
+                if self._aborted:
+                    self._close()
+
+    # --- any thread ----------------------------------------------------------------------
+
+    def finish(self) -> None:
+        """Done with the response: keep the connection when its body was read to the end."""
+        with self._lock:
+            whole = self._left == 0 and self._failure is None and not self._aborted
+            response, conn = self._response, self._conn
+            keep = whole and response is not None and not response.will_close and conn
+            if keep:
+                response.close()  # type: ignore[union-attr]
+                self._conn = None
+        if keep:
+            self._pool.give(self.origin, conn)  # type: ignore[arg-type]
+        else:
+            self.abort()
+
+    def abort(self) -> None:
+        """Drop the connection; a thread reading it is woken and closes it on its way out."""
+        with self._lock:
+            self._aborted = True
+            _shut(self._sock)
+            if not self._busy:
+                self._close()
+
+    def _close(self) -> None:
+        if self._response is not None:
+            self._response.close()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
 class _Body(httpx.AsyncByteStream):
-    """A response body as aiohttp receives it, failures mapped to httpx's."""
+    """A response body, read by worker threads."""
 
-    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
-        self._response = response
-        self._request = request
+    def __init__(self, exchange: _Exchange, run: Callable[..., Any], size: int) -> None:
+        self._exchange = exchange
+        self._run = run
+        self._size = size
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._response.content.iter_any():
-                yield chunk
-        except Exception as exc:
-            mapped = _mapped(exc, self._request)
-            if mapped is None:
+        while True:
+            try:
+                piece = await self._run(self._exchange.read, self._size)
+            except BaseException:
+                self._exchange.abort()  # cancelled or failed: free the thread, drop the socket
                 raise
-            raise mapped from exc
+            if not piece:
+                return
+            yield piece
 
     async def aclose(self) -> None:
-        # Released, not closed: a body read to its end returns the connection to the pool.
-        self._response.release()
+        self._exchange.finish()
 
 
-class AiohttpTransport(httpx.AsyncBaseTransport):
-    """An httpx transport that sends through one `aiohttp.ClientSession`.
+class BodyPump:
+    """Moves a response's body into a sink from worker threads, bypassing httpx's stream:
+    one thread hop reads many pieces and hands each to the sink there (a file write, a
+    hash), where the stream would hop once to read and once more to write.
+
+    Found in ``response.extensions[PUMP]`` of this transport's responses; the stream and
+    the pump may take turns on one body.
+    """
+
+    def __init__(self, exchange: _Exchange, threads: anyio.CapacityLimiter, size: int) -> None:
+        self._exchange = exchange
+        self._threads = threads
+        self._size = size
+
+    async def __call__(self, sink: Callable[[memoryview], object], budget: int) -> int:
+        """The next up to ``budget`` bytes, handed to ``sink`` in a worker thread; returns
+        their count, 0 at the body's end (see `_Exchange.pump`).
+
+        Cancelled, it drops the connection and returns only once ``sink`` can no longer
+        be called (so a file it writes may be closed right after).
+        """
+        lock = threading.Lock()
+        done = threading.Event()
+        state = {"started": False, "cancelled": False}
+
+        def work() -> int:
+            with lock:
+                if state["cancelled"]:
+                    return 0
+                state["started"] = True
+            try:
+                return self._exchange.pump(sink, budget, self._size)
+            finally:
+                done.set()
+
+        try:
+            return await anyio.to_thread.run_sync(
+                work, abandon_on_cancel=True, limiter=self._threads
+            )
+        except anyio.get_cancelled_exc_class():
+            with lock:
+                state["cancelled"] = True
+                started = state["started"]
+            self._exchange.abort()  # wakes a read parked on the socket
+            if started:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(done.wait, _LINGER)
+            raise
+
+
+class ThreadedTransport(httpx.AsyncBaseTransport):
+    """An httpx transport whose requests and body reads run in worker threads.
 
     Args:
         tls: the TLS context (``httpx.create_ssl_context``: honours ``SSL_CERT_FILE``).
-        connections: the pool's size (connections kept and opened at once).
+        connections: connections kept per origin, and threads for each at once (twice this).
         timeout: seconds of connect or read inactivity before a request is abandoned
             (httpx's per-request timeouts, when set, take precedence).
-        read_buffer: how much a response may buffer before reading pauses.
+        read_size: the largest body piece one thread hop reads.
     """
 
     def __init__(
@@ -82,66 +462,42 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         tls: ssl.SSLContext,
         connections: int,
         timeout: float,
-        read_buffer: int = 1 << 20,
+        read_size: int = 1 << 20,
     ) -> None:
-        self._tls = tls
-        self._connections = connections
+        self._pool = _Pool(tls, keep=connections)
         self._timeout = timeout
-        self._read_buffer = read_buffer
-        self._session: aiohttp.ClientSession | None = None
+        self._read_size = read_size
+        self._threads = anyio.CapacityLimiter(2 * connections)
 
-    def _client(self) -> aiohttp.ClientSession:
-        # Made on first use: an aiohttp session belongs to the event loop it was made in.
-        if self._session is None:
-            connector = aiohttp.TCPConnector(
-                ssl=self._tls, limit=self._connections, limit_per_host=0
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                auto_decompress=False,  # httpx decodes, by the response's headers
-                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
-                read_bufsize=self._read_buffer,
-            )
-        return self._session
-
-    def _timeout_for(self, request: httpx.Request) -> aiohttp.ClientTimeout:
-        asked: dict[str, Any] = request.extensions.get("timeout") or {}
-        connect = asked.get("connect", self._timeout)
-        read = asked.get("read", self._timeout)
-        return aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
+    async def _run(self, function: Callable[..., T], *args: Any) -> T:
+        return await anyio.to_thread.run_sync(
+            function, *args, abandon_on_cancel=True, limiter=self._threads
+        )
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        headers = [
-            (name.decode("latin-1"), value.decode("latin-1"))
-            for name, value in request.headers.raw
-            if name.decode("latin-1").lower() not in _OWN_HEADERS
-        ]
+        asked: dict[str, Any] = request.extensions.get("timeout") or {}
+        exchange = _Exchange(
+            self._pool,
+            request,
+            connect=asked.get("connect", self._timeout),
+            read=asked.get("read", self._timeout),
+        )
         body = await request.aread()
         try:
-            response = await self._client().request(
-                request.method,
-                str(request.url),
-                headers=headers,
-                data=body or None,
-                allow_redirects=False,  # httpx follows them (and AuthTransport sees each hop)
-                timeout=self._timeout_for(request),
-            )
-        except Exception as exc:
-            mapped = _mapped(exc, request)
-            if mapped is None:
-                raise
-            raise mapped from exc
+            response = await self._run(exchange.send, body)
+        except BaseException:
+            exchange.abort()
+            raise
         return httpx.Response(
             response.status,
-            headers=list(response.raw_headers),
-            stream=_Body(response, request),
+            headers=response.getheaders(),
+            stream=_Body(exchange, self._run, self._read_size),
             extensions={
-                "http_version": b"HTTP/1.1",
+                PUMP: BodyPump(exchange, self._threads, self._read_size),
+                "http_version": b"HTTP/1.1" if response.version == 11 else b"HTTP/1.0",
                 "reason_phrase": (response.reason or "").encode("latin-1", "replace"),
             },
         )
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        self._pool.close()

@@ -27,6 +27,7 @@ from ..errors import AuthError, ServiceError, VerificationError
 from ..events import EventSink, ItemStarted
 from ..http_errors import unexpected_answer
 from ..session import Session
+from ..transport import PUMP, BodyPump
 from .archive import looks_like_error_page
 from .checksums import StreamHasher, stream_algorithms
 from .partfile import PartFile
@@ -36,6 +37,9 @@ from .progress import ClaimLost, ProgressBatches
 from .results import ItemResult
 from .speed import SpeedWatch, TooSlow, watch_speed
 from .tries import GaveUp, Refused, Retry, keep_trying
+
+#: Bytes one `BodyPump` call may move (it also returns after `transport.PATIENCE`).
+_PUMP_BYTES = 8 << 20
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
 
@@ -164,21 +168,40 @@ async def first_batch(response: httpx.Response, batches: AsyncIterator[list[byte
     return first
 
 
-def _write(handle: BinaryIO, hasher: StreamHasher, batch: list[bytes]) -> None:
-    for chunk in batch:
-        handle.write(chunk)
-        hasher.update(chunk)
+class _PartSink:
+    """Writes a body into an open part file and its hasher, never past the known size.
 
+    Called in worker threads: by `transport.BodyPump` for each piece it reads, or with a
+    batch of chunks from the stream. ``written`` counts what reached the part.
 
-def _head(batch: list[bytes], size: int) -> list[bytes]:
-    """The first ``size`` bytes of ``batch``."""
-    kept = []
-    for chunk in batch:
-        if size <= 0:
-            break
-        kept.append(chunk[:size])
-        size -= len(chunk)
-    return kept
+    Raises:
+        Overflow: the body went on past ``limit`` (the bytes up to it are written).
+    """
+
+    def __init__(
+        self, handle: BinaryIO, hasher: StreamHasher, *, start: int, limit: int | None
+    ) -> None:
+        self._handle = handle
+        self._hasher = hasher
+        self._room = None if limit is None else max(0, limit - start)
+        self._limit = limit
+        self.written = 0
+
+    def __call__(self, chunk: bytes | memoryview) -> None:
+        size = len(chunk)
+        if self._room is not None and self.written + size > self._room:
+            self._put(chunk[: self._room - self.written])
+            raise Overflow(f"the server sent more than {self._limit} bytes")
+        self._put(chunk)
+
+    def batch(self, chunks: list[bytes]) -> None:
+        for chunk in chunks:
+            self(chunk)
+
+    def _put(self, chunk: bytes | memoryview) -> None:
+        self._handle.write(chunk)
+        self._hasher.update(chunk)
+        self.written += len(chunk)
 
 
 class PartTransfer(ABC, Generic[StateT]):
@@ -346,7 +369,16 @@ class PartTransfer(ABC, Generic[StateT]):
                 )
             )
         await self._stream_into_part(
-            job, state, hasher, body, start=start, total=total, report=report, first=first
+            job,
+            state,
+            hasher,
+            body,
+            start=start,
+            total=total,
+            report=report,
+            first=first,
+            pump=response.extensions.get(PUMP),
+            speed=speed,
         )
 
     @staticmethod
@@ -389,7 +421,9 @@ class PartTransfer(ABC, Generic[StateT]):
         start: int,
         total: int | None,
         report: ProgressReport,
-        first: list[bytes] | None = None,
+        first: list[bytes] | None,
+        pump: BodyPump | None,
+        speed: SpeedWatch,
     ) -> None:
         """Write a body into ``job.part`` from ``start``, hashing it and telling the run.
 
@@ -405,6 +439,8 @@ class PartTransfer(ABC, Generic[StateT]):
             body: the rest of the body, from `body_batches`.
             first: the batch already read from it (by `first_batch`).
             total: the size announced by the server, None when unknown.
+            pump: the response's `transport.BodyPump`, when its transport has one: it then
+                moves the rest of the body in place of ``body``, watched by ``speed``.
 
         Raises:
             ClaimLost: the ledger says another process took the item over.
@@ -420,35 +456,45 @@ class PartTransfer(ABC, Generic[StateT]):
         handle = await anyio.to_thread.run_sync(lambda: part.open(start, truncate=start == 0))
         progress = ProgressBatches(job.id, self.sink, report)
         limit = job.size if job.size is not None else total
-        written = 0
+        sink = _PartSink(handle, hasher, start=start, limit=limit)
+        counted = 0
 
-        async def put(batch: list[bytes]) -> None:
-            nonlocal written
-            size = sum(map(len, batch))
-            room = size if limit is None else max(0, limit - start - written)
-            over = size > room
-            if over:
-                size = room
-                batch = _head(batch, room)
-            # One worker-thread hop per batch: writing and hashing a megabyte there
-            # costs far less than the hop itself would per network chunk.
-            await anyio.to_thread.run_sync(_write, handle, hasher, batch)
-            written += size
-            progress.count(size)
-            if over:
-                raise Overflow(f"the server sent more than {limit} bytes")
+        def account() -> int:
+            """Counts the bytes written since the last call for progress; returns them."""
+            nonlocal counted
+            fresh, counted = sink.written - counted, sink.written
+            progress.count(fresh)
+            return fresh
 
         try:
             if first:
-                await put(first)
-            async for batch in body:
-                await put(batch)
-                await progress.tell(start + written)
+                try:
+                    await anyio.to_thread.run_sync(sink.batch, first)
+                finally:
+                    account()
+            if pump is not None:
+                # One thread hop reads, writes and hashes several megabytes.
+                while True:
+                    try:
+                        with speed.reading():
+                            count = await pump(sink, _PUMP_BYTES)
+                    finally:
+                        speed.received += account()
+                    if not count:
+                        break
+                    await progress.tell(start + sink.written)
+            else:
+                async for batch in body:
+                    try:
+                        await anyio.to_thread.run_sync(sink.batch, batch)
+                    finally:
+                        account()
+                    await progress.tell(start + sink.written)
         finally:
-            state.received += written
+            state.received += sink.written
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(handle.close)
             progress.flush()
-        if limit is not None and start + written < limit:
-            raise Incomplete(f"the body ended after {start + written} of {limit} bytes")
-        await report(start + written)
+        if limit is not None and start + sink.written < limit:
+            raise Incomplete(f"the body ended after {start + sink.written} of {limit} bytes")
+        await report(start + sink.written)

@@ -1,10 +1,11 @@
-"""The session's transport (aiohttp under httpx), on real sockets on loopback."""
+"""The session's transport (worker threads under httpx), on real sockets on loopback."""
 
 from __future__ import annotations
 
 import os
 import socket
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 
 import anyio
@@ -14,7 +15,7 @@ import pytest
 import trustme
 from anyio.streams.tls import TLSListener
 
-from phidown_async.transport import AiohttpTransport
+from phidown_async.transport import PUMP, ThreadedTransport
 
 BODY = os.urandom(8 << 20)
 TLS_RECORD = 16 * 1024
@@ -42,8 +43,8 @@ async def serve(listener: anyio.abc.Listener, handler: Handler) -> None:
     await listener.serve(handle)
 
 
-def transport(tls: ssl.SSLContext | None = None, timeout: float = 30.0) -> AiohttpTransport:
-    return AiohttpTransport(tls=tls or httpx.create_ssl_context(), connections=4, timeout=timeout)
+def transport(tls: ssl.SSLContext | None = None, timeout: float = 30.0) -> ThreadedTransport:
+    return ThreadedTransport(tls=tls or httpx.create_ssl_context(), connections=4, timeout=timeout)
 
 
 async def get_plain(handler: Handler, *, timeout: float = 30.0) -> httpx.Response:
@@ -151,3 +152,139 @@ async def test_status_headers_and_redirects_are_httpx_business():
     assert [r.status_code for r in response.history] == [302]
     assert response.status_code == 206 and response.reason_phrase == "Partial Content"
     assert response.headers["etag"] == '"v1"' and response.content == b"abc"
+
+
+async def test_a_connection_is_kept_for_the_next_request_and_renewed_when_stale():
+    connections: list[int] = []
+
+    async def answer_twice_then_close(client: anyio.abc.ByteStream) -> None:
+        connections.append(1)
+        for _ in range(2):  # two requests per connection, then the server closes it
+            await read_head(client)
+            await client.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    with anyio.fail_after(30):
+        async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
+            port = listener.extra(anyio.abc.SocketAttribute.local_port)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(serve, listener, answer_twice_then_close)
+                async with httpx.AsyncClient(transport=transport()) as client:
+                    url = f"http://127.0.0.1:{port}/x"
+                    answers = [(await client.get(url)).content for _ in range(2)]
+                    await anyio.sleep(0.2)  # the server closes the kept connection meanwhile
+                    answers.append((await client.get(url)).content)
+                tg.cancel_scope.cancel()
+
+    assert answers == [b"ok"] * 3
+    # Two requests shared the first connection; the third found it closed and took a new one.
+    assert len(connections) == 2
+
+
+async def test_a_chunked_body_arrives_whole():
+    async def chunked(client: anyio.abc.ByteStream) -> None:
+        await read_head(client)
+        pieces = [BODY[i : i + 100_000] for i in range(0, 1_000_000, 100_000)]
+        framed = b"".join(f"{len(p):x}\r\n".encode() + p + b"\r\n" for p in pieces)
+        await client.send(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + framed + b"0\r\n\r\n"
+        )
+
+    with anyio.fail_after(30):
+        response = await get_plain(chunked)
+    assert response.content == BODY[:1_000_000]
+
+
+async def pump_from(handler: Handler, budget: int) -> tuple[bytearray, list[int], Exception | None]:
+    """Pump a loopback body into a sink: (bytes, count per call, what the pump raised)."""
+    sunk = bytearray()
+    counts: list[int] = []
+    failure: Exception | None = None
+    async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
+        port = listener.extra(anyio.abc.SocketAttribute.local_port)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(serve, listener, handler)
+            async with (
+                httpx.AsyncClient(transport=transport()) as client,
+                client.stream("GET", f"http://127.0.0.1:{port}/p.zip") as response,
+            ):
+                pump = response.extensions[PUMP]
+                try:
+                    while count := await pump(sunk.extend, budget):
+                        counts.append(count)
+                except httpx.TransportError as exc:
+                    failure = exc
+            tg.cancel_scope.cancel()
+    return sunk, counts, failure
+
+
+async def test_a_pump_hands_the_body_to_its_sink_in_few_calls():
+    with anyio.fail_after(30):
+        sunk, counts, failure = await pump_from(send_body, budget=4 << 20)
+    assert failure is None and bytes(sunk) == BODY
+    assert sum(counts) == len(BODY) and max(counts) <= 4 << 20
+    assert len(counts) < len(BODY) // TLS_RECORD // 8  # many reads per thread hop
+
+
+async def test_a_pump_hands_on_the_bytes_before_a_cut_then_raises():
+    async def cut(client: anyio.abc.ByteStream) -> None:
+        await read_head(client)
+        await client.send(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + BODY[:30_000])
+
+    with anyio.fail_after(30):
+        sunk, _, failure = await pump_from(cut, budget=1 << 20)
+    assert bytes(sunk) == BODY[:30_000]
+    assert isinstance(failure, httpx.RemoteProtocolError)
+
+
+async def test_a_cancelled_pump_returns_only_when_its_sink_is_done():
+    """Cancelled while its thread is in the sink (a slow write), the pump returns only once
+    the sink is done: a file the sink writes may be closed right after."""
+    closed = False
+    late: list[int] = []
+
+    def slow_sink(piece: memoryview) -> None:
+        time.sleep(0.3)
+        if closed:
+            late.append(len(piece))
+
+    with anyio.fail_after(30):
+        async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
+            port = listener.extra(anyio.abc.SocketAttribute.local_port)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(serve, listener, send_body)
+                async with (
+                    httpx.AsyncClient(transport=transport()) as client,
+                    client.stream("GET", f"http://127.0.0.1:{port}/p.zip") as response,
+                ):
+                    with anyio.move_on_after(0.1):
+                        await response.extensions[PUMP](slow_sink, 1 << 20)
+                    closed = True
+                await anyio.sleep(0.5)
+                tg.cancel_scope.cancel()
+    assert late == []
+
+
+async def test_a_kept_connection_found_closed_on_sending_is_replaced(monkeypatch):
+    """The server may close a kept connection between the check and the request: the
+    request goes again on a new connection."""
+    monkeypatch.setattr("phidown_async.transport._alive", lambda sock: True)
+    connections: list[int] = []
+
+    async def answer_once_then_close(client: anyio.abc.ByteStream) -> None:
+        connections.append(1)
+        await read_head(client)
+        await client.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+    with anyio.fail_after(30):
+        async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
+            port = listener.extra(anyio.abc.SocketAttribute.local_port)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(serve, listener, answer_once_then_close)
+                async with httpx.AsyncClient(transport=transport()) as client:
+                    url = f"http://127.0.0.1:{port}/x"
+                    first = await client.get(url)
+                    await anyio.sleep(0.2)
+                    second = await client.get(url)
+                tg.cancel_scope.cancel()
+    assert first.content == second.content == b"ok"
+    assert len(connections) == 2
