@@ -249,29 +249,14 @@ class _Exchange:
         return total
 
     def _fill(self, want: int) -> int:
+        """Read the next piece into the buffer: until ``want`` bytes, the body's end, or
+        `PATIENCE` after its first bytes (a stalled server must not hold bytes that
+        arrived: the next try resumes after them). ``self._got`` counts the piece's bytes,
+        also when this raises."""
         response = self._response
         assert response is not None
         self._got = 0
-        deadline = 0.0
-        ended = False
-        while self._got < want:
-            # With bytes in hand, wait for more only until the patience runs out: a stalled
-            # server must not hold bytes that arrived (the next try resumes after them).
-            wait = deadline - time.monotonic() if self._got else self._read_timeout
-            if self._got and wait <= 0:
-                break
-            try:
-                n = self._read_some(response, want, wait)
-            except TimeoutError:
-                if self._got:
-                    break
-                raise
-            if not n:
-                ended = True
-                break
-            if not self._got:
-                deadline = time.monotonic() + PATIENCE
-            self._got += n
+        ended = self._fill_chunked(want) if response.chunked else self._fill_plain(want)
         if self._left is not None:
             self._left -= self._got
             if ended and self._left:
@@ -282,39 +267,77 @@ class _Exchange:
             self._left = 0  # read up to the close: this is its end
         return self._got
 
-    def _read_some(self, response: http.client.HTTPResponse, want: int, wait: float | None) -> int:
-        """Read what comes within ``wait`` seconds into the buffer after the bytes in hand.
+    def _fill_plain(self, want: int) -> bool:
+        """`_fill` for a body without framing, read from the socket itself into the buffer
+        (each read: one TLS record, or what the socket holds), once the body's first read
+        took what `http.client` buffered beyond the head. Returns True at the end of the
+        stream."""
+        response, sock, view = self._response, self._sock, self._buffer
+        assert response is not None and sock is not None
+        got = 0
+        try:
+            if not self._drained:
+                # One read of the reader's whole buffer size empties it; a smaller read may
+                # leave bytes there, so the next piece starts there again.
+                size = min(want, io.DEFAULT_BUFFER_SIZE)
+                got = response.fp.readinto1(view[:size])  # type: ignore[union-attr]
+                self._drained = size == io.DEFAULT_BUFFER_SIZE
+                if got and not self._drained:
+                    return False
+            else:
+                sock.settimeout(self._read_timeout)
+                got = sock.recv_into(view[:want])
+            if not got:
+                return True
+            deadline = time.monotonic() + PATIENCE
+            sock.settimeout(PATIENCE)  # from now on, a read waits at most this long
+            while got < want:
+                n = sock.recv_into(view[got:want])
+                if not n:
+                    return True
+                got += n
+                if time.monotonic() > deadline:
+                    break
+            return False
+        except TimeoutError:
+            if got:
+                return False
+            raise
+        finally:
+            self._got = got
 
-        Plain bodies are read from the socket itself, into the piece's buffer: each read
-        is one TLS record or what the socket holds, the timeout is this read's own (the
-        connection stays usable after it). The first read takes what `http.client`
-        buffered beyond the head (at most its buffer), so nothing is left there.
-        """
-        view = self._buffer[self._got : want]
-        if response.chunked:  # http.client undoes the framing
-            if self._got and not self._readable(wait):
-                raise TimeoutError
-            piece = response.read1(len(view))
-            view[: len(piece)] = piece
-            return len(piece)
-        if not self._drained:
-            self._drained = True
-            return response.fp.readinto1(view[: io.DEFAULT_BUFFER_SIZE])  # type: ignore[union-attr]
-        sock = self._sock
-        assert sock is not None
-        sock.settimeout(wait)
-        return sock.recv_into(view)
+    def _fill_chunked(self, want: int) -> bool:
+        """`_fill` for a chunked body (`http.client` undoes the framing); with bytes in
+        hand, it waits for more only while the socket shows some within the patience."""
+        response, view = self._response, self._buffer
+        assert response is not None
+        got = 0
+        deadline = 0.0
+        try:
+            while got < want:
+                if got and not self._readable(deadline - time.monotonic()):
+                    return False
+                piece = response.read1(want - got)
+                if not piece:
+                    return True
+                view[got : got + len(piece)] = piece
+                if not got:
+                    deadline = time.monotonic() + PATIENCE
+                got += len(piece)
+            return False
+        finally:
+            self._got = got
 
-    def _readable(self, seconds: float | None) -> bool:
+    def _readable(self, seconds: float) -> bool:
         """True when the socket has bytes to read within ``seconds``."""
         sock = self._sock
-        if sock is None:
+        if sock is None or seconds <= 0:
             return False
         if isinstance(sock, ssl.SSLSocket) and sock.pending():
             return True
         poller = select.poll()
         poller.register(sock, select.POLLIN)
-        return bool(poller.poll(None if seconds is None else seconds * 1000))
+        return bool(poller.poll(seconds * 1000))
 
     def _guarded(self, step: Callable[..., T], *args: Any) -> T:
         """Run ``step`` as the connection's one user; failures become httpx's."""

@@ -288,3 +288,26 @@ async def test_a_kept_connection_found_closed_on_sending_is_replaced(monkeypatch
                 tg.cancel_scope.cancel()
     assert first.content == second.content == b"ok"
     assert len(connections) == 2
+
+
+async def test_pieces_smaller_than_the_head_buffer_lose_nothing():
+    """The head and the body's start arrive in one packet, so http.client buffers body
+    bytes with the head; pieces smaller than its buffer must still get them in order."""
+    body = BODY[:50_000]
+
+    async def one_packet(client: anyio.abc.ByteStream) -> None:
+        await read_head(client)
+        await client.send(f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+
+    with anyio.fail_after(30):
+        async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
+            port = listener.extra(anyio.abc.SocketAttribute.local_port)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(serve, listener, one_packet)
+                small = ThreadedTransport(
+                    tls=httpx.create_ssl_context(), connections=1, timeout=30, read_size=1000
+                )
+                async with httpx.AsyncClient(transport=small) as client:
+                    response = await client.get(f"http://127.0.0.1:{port}/p.zip")
+                tg.cancel_scope.cancel()
+    assert response.content == body
