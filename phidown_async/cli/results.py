@@ -114,6 +114,14 @@ def _unflatten(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def _lists(df: pd.DataFrame) -> pd.DataFrame:
+    """Array cells (Parquet lists, as geopandas writes ``Checksum``) become Python lists."""
+    for column in df.columns:
+        if is_object_dtype(df[column]) and df[column].map(_nested).any():
+            df[column] = df[column].map(lambda v: _plain(v) if _nested(v) else v)
+    return df
+
+
 def _feature(row: dict[str, Any]) -> dict[str, Any]:
     geometry = row.pop("geometry") if "geometry" in row else row.pop("GeoFootprint", None)
     return {"type": "Feature", "geometry": geometry, "properties": row}
@@ -213,7 +221,7 @@ def _read(source: Path, kind: str) -> pd.DataFrame:
         return _unflatten(pd.read_csv(source, dtype={"Id": str, "ParentProductId": str}))
     if kind == "parquet":
         try:
-            return _unflatten(pd.read_parquet(source))
+            return _lists(_unflatten(pd.read_parquet(source)))
         except ImportError:
             raise ResultFileError("reading Parquet needs pyarrow: pip install pyarrow") from None
         except Exception as exc:
