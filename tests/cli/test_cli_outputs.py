@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import geopandas
@@ -140,3 +141,16 @@ def test_the_program_writes_only_results_to_stdout(
 
     assert done.returncode == 0, done.stderr
     assert len(json.loads(done.stdout)["features"]) == 3
+
+
+def test_geoparquet_without_geopandas_names_the_extra_before_searching(
+    cli: CliRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "geopandas", None)  # as if it were not installed
+
+    result = cli("search", *PRODUCTS, "--out", "found.parquet")
+
+    assert result.exit_code == 2
+    assert "pip install 'phidown_async[geo]'" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not Path("found.parquet").exists()
