@@ -53,8 +53,8 @@ def parse_times(values: Any) -> pd.Series:
 def acquisition_times(df: pd.DataFrame | None) -> pd.Series:
     """Sorted UTC acquisition start times of a result frame.
 
-    Uses ``ContentDate['Start']``, or ``OriginDate`` when the frame has no ``ContentDate``.
-    Rows whose date cannot be parsed are left out; duplicates are kept.
+    Uses ``ContentDate['Start']``, else the tidy view's ``start`` (`catalogue.tidy`), else
+    ``OriginDate``. Rows whose date cannot be parsed are left out; duplicates are kept.
 
     Args:
         df: a phidown-shaped result frame.
@@ -67,11 +67,13 @@ def acquisition_times(df: pd.DataFrame | None) -> pd.Series:
         raise NoAcquisitionsError("No acquisitions to analyse: the result frame is empty")
     if "ContentDate" in df.columns:
         raw = [content_start(cell) for cell in df["ContentDate"]]
+    elif "start" in df.columns:
+        raw = list(df["start"])
     elif "OriginDate" in df.columns:
         raw = list(df["OriginDate"])
     else:
         raise NoAcquisitionsError(
-            "No date column found in results: expected 'ContentDate' or 'OriginDate'"
+            "No date column found in results: expected 'ContentDate', 'start' or 'OriginDate'"
         )
     times = parse_times(raw).dropna().sort_values(kind="stable").reset_index(drop=True)
     if times.empty:

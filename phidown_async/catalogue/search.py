@@ -44,6 +44,7 @@ from ..query.pages import (
 from ..query.parameters import MAX_SKIP, SearchParams
 from ..session import Session
 from .frame import dedupe, entity_coverage, result_frame
+from .tidy import tidy
 
 __all__ = ["FailedPage", "Page", "Search"]
 
@@ -287,6 +288,18 @@ class Search:
         df = result_frame(entities, coverage)
         df.attrs["incomplete"] = self.incomplete
         return df
+
+    async def tidy(self) -> pd.DataFrame:
+        """The results as the tidy view for analysis (`catalogue.tidy.tidy` of `frame`).
+
+        Typed columns (``start``/``end`` in UTC, ``platform``, ``orbit_direction``,
+        ``relative_orbit``, ...) and the footprint as ``geometry``: a GeoDataFrame when
+        geopandas is installed. ``attrs["incomplete"]`` is kept.
+        """
+        df = await self.frame()
+        view = tidy(df)
+        view.attrs["incomplete"] = df.attrs.get("incomplete", False)
+        return view
 
 
 class _WindowFetch:

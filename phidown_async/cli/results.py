@@ -1,14 +1,18 @@
-"""Search result files: write a result frame as CSV, JSON, GeoJSON or Parquet, and read it back.
+"""Search result files: write a result frame as CSV, JSON, GeoJSON or GeoParquet, and read it back.
 
-The format follows the file extension. Nested catalogue values (``Attributes``,
-``ContentDate``, ``Checksum``, ``GeoFootprint``) stay nested in JSON and GeoJSON and are
-stored as JSON text in CSV and Parquet cells; reading turns them back into lists and dicts,
-so a file written by ``search --out`` feeds ``download`` with everything it needs (Ids,
-names, sizes, checksums).
+The format follows the file extension, or is named (``--format``). ``search`` writes the tidy
+view (`catalogue.tidy`): dates as ISO 8601 text in UTC (``...Z``), the ``geometry`` as the
+feature's geometry in GeoJSON, a GeoJSON object in JSON, WKT in CSV and WKB in GeoParquet
+(written through geopandas, so ``geopandas.read_parquet`` reads it). Nested values
+(``Checksum``; ``Attributes``, ``ContentDate`` of a raw frame) stay nested in JSON and GeoJSON
+and are JSON text in CSV and Parquet cells; reading turns them back into lists and dicts, so
+a file written by ``search --out`` feeds ``download`` with everything it needs (Ids, names,
+sizes, checksums).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 from collections.abc import Mapping
@@ -16,9 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import shapely
 from pandas.api.types import is_object_dtype, is_string_dtype
 
 FORMATS = {".csv": "csv", ".json": "json", ".geojson": "geojson", ".parquet": "parquet"}
+KINDS = tuple(dict.fromkeys(FORMATS.values()))
+GEO_EXTRA = "pip install 'phidown_async[geo]'"
 BURST_COLUMNS = ("BurstId", "ParentProductId")
 
 
@@ -56,10 +63,12 @@ def _plain(value: Any) -> Any:
         return _plain(value.tolist())
     if isinstance(value, float) and math.isnan(value):
         return None
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    if value is pd.NaT:
+    if value is pd.NaT or value is pd.NA:
         return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, shapely.Geometry):
+        return json.loads(shapely.to_geojson(value))
     return value
 
 
@@ -105,39 +114,74 @@ def _unflatten(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def _lists(df: pd.DataFrame) -> pd.DataFrame:
+    """Array cells (Parquet lists, as geopandas writes ``Checksum``) become Python lists."""
+    for column in df.columns:
+        if is_object_dtype(df[column]) and df[column].map(_nested).any():
+            df[column] = df[column].map(lambda v: _plain(v) if _nested(v) else v)
+    return df
+
+
 def _feature(row: dict[str, Any]) -> dict[str, Any]:
-    geometry = row.pop("GeoFootprint", None)
+    geometry = row.pop("geometry") if "geometry" in row else row.pop("GeoFootprint", None)
     return {"type": "Feature", "geometry": geometry, "properties": row}
 
 
-def write_results(df: pd.DataFrame, path: str | Path) -> Path:
-    """Write ``df`` to ``path`` in the format of its extension; returns the path.
+def _wkt(value: Any) -> Any:
+    return shapely.to_wkt(value) if isinstance(value, shapely.Geometry) else value
+
+
+def render(df: pd.DataFrame, kind: str) -> str:
+    """``df`` as the text of a ``csv``, ``json`` or ``geojson`` result file."""
+    if kind == "csv":
+        flat = pd.DataFrame(_flatten(df))
+        if "geometry" in flat.columns:
+            flat["geometry"] = flat["geometry"].astype(object).map(_wkt)
+        return flat.to_csv(index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ")
+    if kind == "json":
+        return json.dumps(records(df), indent=1) + "\n"
+    collection = {"type": "FeatureCollection", "features": [_feature(r) for r in records(df)]}
+    return json.dumps(collection) + "\n"
+
+
+def require_geopandas() -> None:
+    """Raise `ResultFileError` naming the extra to install when geopandas is missing."""
+    if importlib.util.find_spec("geopandas") is None:
+        raise ResultFileError(f"writing GeoParquet needs geopandas: {GEO_EXTRA}")
+
+
+def _geoparquet(df: pd.DataFrame, target: Path) -> None:
+    require_geopandas()
+    import geopandas
+
+    frame = geopandas.GeoDataFrame(_flatten(df), geometry="geometry", crs="EPSG:4326")
+    frame.to_parquet(target, index=False)
+
+
+def write_results(df: pd.DataFrame, path: str | Path, kind: str | None = None) -> Path:
+    """Write ``df`` to ``path`` as ``kind`` (default: by its extension); returns the path.
+
+    A frame with a ``geometry`` column (the tidy view) is written to Parquet as GeoParquet.
 
     Raises:
-        ResultFileError: unknown extension, or Parquet without pyarrow installed.
+        ResultFileError: unknown extension, GeoParquet without geopandas, Parquet without
+            pyarrow.
         OSError: the file cannot be written.
     """
     target = Path(path)
-    kind = file_format(target)
+    kind = kind or file_format(target)
     if target.parent != Path():
         target.parent.mkdir(parents=True, exist_ok=True)
-    if kind == "csv":
-        _flatten(df).to_csv(target, index=False)
-    elif kind == "parquet":
-        try:
+    if kind != "parquet":
+        target.write_text(render(df, kind), encoding="utf-8")
+        return target
+    try:
+        if "geometry" in df.columns:
+            _geoparquet(df, target)
+        else:
             _flatten(df).to_parquet(target, index=False)
-        except ImportError:
-            raise ResultFileError(
-                "writing Parquet needs pyarrow: pip install pyarrow (or choose .csv/.json)"
-            ) from None
-    elif kind == "json":
-        target.write_text(json.dumps(records(df), indent=1) + "\n", encoding="utf-8")
-    else:
-        collection = {
-            "type": "FeatureCollection",
-            "features": [_feature(row) for row in records(df)],
-        }
-        target.write_text(json.dumps(collection) + "\n", encoding="utf-8")
+    except ImportError:
+        raise ResultFileError(f"writing Parquet needs pyarrow: {GEO_EXTRA}") from None
     return target
 
 
@@ -177,7 +221,7 @@ def _read(source: Path, kind: str) -> pd.DataFrame:
         return _unflatten(pd.read_csv(source, dtype={"Id": str, "ParentProductId": str}))
     if kind == "parquet":
         try:
-            return _unflatten(pd.read_parquet(source))
+            return _lists(_unflatten(pd.read_parquet(source)))
         except ImportError:
             raise ResultFileError("reading Parquet needs pyarrow: pip install pyarrow") from None
         except Exception as exc:

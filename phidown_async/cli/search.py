@@ -1,7 +1,9 @@
-"""``phidown-async search``: query the catalogue; print a table, a count, or save a file."""
+"""``phidown-async search``: query the catalogue; print a table, a count, JSON, or save a file."""
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,13 +13,22 @@ import typer
 from rich.table import Table
 
 from ..catalogue.search import Search
+from ..catalogue.tidy import tidy
 from ..config import Endpoints, Limits
 from ..errors import PhidownError, QueryError
 from ..query.parameters import SearchParams
 from ..session import Session
 from .console import EXIT_FAILED, fail, format_bytes, stdout
 from .options import SearchOptions, with_search_options
-from .results import ResultFileError, file_format, is_burst_frame, write_results
+from .results import (
+    KINDS,
+    ResultFileError,
+    file_format,
+    is_burst_frame,
+    render,
+    require_geopandas,
+    write_results,
+)
 
 # A terminal table is for looking; files are for everything.
 TABLE_ROWS = 50
@@ -115,6 +126,50 @@ def results_table(df: pd.DataFrame, rows: int = TABLE_ROWS) -> Table:
     return table
 
 
+STDOUT = "-"
+
+
+def output_kind(out: Path | None, chosen: str | None, as_json: bool, count: bool) -> str | None:
+    """The format to write ``--out`` in (None without ``--out``), or exit 2 with the reason."""
+    if chosen is not None and chosen.lower() not in KINDS:
+        fail(f"--format {chosen}: choose one of {', '.join(KINDS)}")
+    if out is None:
+        if chosen is not None:
+            fail("--format names the format of --out; add --out FILE, or --out - for stdout")
+        return None
+    if count:
+        fail("--count prints a number; leave out --out (or --count)")
+    to_stdout = str(out) == STDOUT
+    if to_stdout and as_json:
+        fail("--json and --out - both write to stdout; keep one")
+    if chosen is None:
+        if to_stdout:
+            return "csv"
+        try:
+            return _ready(file_format(out))
+        except ResultFileError as exc:
+            fail(str(exc))
+    kind = chosen.lower()
+    if to_stdout and kind == "parquet":
+        fail("Parquet is binary and cannot go to stdout; use --out FILE.parquet")
+    return _ready(kind)
+
+
+def _ready(kind: str) -> str:
+    """``kind``, once what writing it needs is known to be installed (else exit 2)."""
+    if kind == "parquet":
+        try:
+            require_geopandas()
+        except ResultFileError as exc:
+            fail(str(exc))
+    return kind
+
+
+def _say(text: str) -> None:
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stdout.flush()
+
+
 @with_search_options
 def search(
     out: Annotated[
@@ -122,9 +177,26 @@ def search(
         typer.Option(
             "--out",
             "-o",
-            help="Save the results to FILE: .csv, .json, .geojson or .parquet (by extension).",
+            help="Save the results (the tidy view) to FILE: .csv, .json, .geojson or .parquet "
+            "(GeoParquet), by extension or --format; '-' writes them to stdout (CSV by default).",
         ),
     ] = None,
+    output_format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="Format of --out: csv, json, geojson or parquet (not for stdout).",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the results (the tidy view) as JSON; with --count or --out, what "
+            "would be printed.",
+        ),
+    ] = False,
     count: Annotated[
         bool, typer.Option("--count", help="Print only the number of matches.")
     ] = False,
@@ -135,29 +207,35 @@ def search(
 
     Every search parameter of phidown's query_by_filter is an option.
     Results are shown as a table, or saved with --out for `phidown-async download`.
+    Saved and printed results are the tidy view: UTC times (start, end), the footprint as
+    geometry, one column per attribute (platform, orbit_direction, relative_orbit, ...).
 
     Example:
 
     phidown-async search -c SENTINEL-1 -t SLC --start 2024-07-01 --end 2024-07-31 --out slc.csv
     """
-    if out is not None and count:
-        fail("--count prints a number; leave out --out (or --count)")
-    if out is not None:
-        try:
-            file_format(out)
-        except ResultFileError as exc:
-            fail(str(exc))
+    kind = output_kind(out, output_format, as_json, count)
     console = stdout()
     found = run_search(search, count_only=count)
     if isinstance(found, int):
-        console.print(str(found))
+        _say(json.dumps({"count": found}) if as_json else str(found))
         return
     if out is None:
-        console.print(results_table(found))
+        if as_json:
+            _say(render(tidy(found), "json"))
+        else:
+            console.print(results_table(found))
+        return
+    assert kind is not None
+    what = "bursts" if is_burst_frame(found) else "products"
+    if str(out) == STDOUT:
+        _say(render(tidy(found), kind))
         return
     try:
-        write_results(found, out)
+        write_results(tidy(found), out, kind)
     except (ResultFileError, OSError) as exc:
         fail(f"cannot write {out}: {exc}", EXIT_FAILED)
-    kind = "bursts" if is_burst_frame(found) else "products"
-    console.print(f"Saved {len(found)} {kind} to {out}")
+    if as_json:
+        _say(json.dumps({"saved": str(out), "format": kind, what: len(found)}))
+    else:
+        console.print(f"Saved {len(found)} {what} to {out}")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 from ..errors import TransferError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from .plan import Job
 
 Status = Literal["downloaded", "skipped", "failed"]
@@ -48,6 +50,10 @@ class ItemResult:
     permanent: bool = False
 
 
+_FIELDS = tuple(field.name for field in fields(ItemResult))
+_STATUSES = get_args(Status)
+
+
 @dataclass(frozen=True)
 class RunSummary:
     """Every item's outcome (in input order) and how long the run took."""
@@ -83,6 +89,39 @@ class RunSummary:
     def ok(self) -> bool:
         """True when no item failed."""
         return self.failed == 0
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per `ItemResult`, in input order, with the fields as typed columns.
+
+        ``status`` is categorical (downloaded, skipped, failed), ``path`` text, ``size``
+        Int64 (missing when unknown), ``attempts`` and ``bytes`` int64, ``permanent`` bool,
+        ``notes`` the notes joined by ``"; "`` (missing when none).
+
+        Example:
+            summary.to_frame().groupby("status", observed=False)["bytes"].sum()
+        """
+        import pandas as pd  # only when asked: pandas is slow to import
+
+        rows = [
+            {
+                **{name: getattr(result, name) for name in _FIELDS},
+                "path": None if result.path is None else str(result.path),
+                "notes": "; ".join(result.notes) or None,
+            }
+            for result in self.results
+        ]
+        df = pd.DataFrame(rows, columns=list(_FIELDS), dtype=object)
+        return df.astype(
+            {
+                "id": "str",
+                "name": "str",
+                "status": pd.CategoricalDtype(_STATUSES),
+                "attempts": "int64",
+                "bytes": "int64",
+                "size": "Int64",
+                "permanent": "bool",
+            }
+        )
 
     def raise_for_failures(self, listed: int = 5) -> None:
         """Raise `TransferError` when an item failed; do nothing otherwise.

@@ -32,6 +32,7 @@ from ..analysis import get_aoi_centroid, get_recommended_orbit_direction
 from ..analysis import plot_temporal_distribution as _plot_temporal
 from ..catalogue.frame import to_frame
 from ..catalogue.search import Search
+from ..catalogue.tidy import tidy
 from ..config import DEFAULT_CATALOGUE_URL, Endpoints
 from ..data import ValidValues, valid_values
 from ..errors import NotFoundError, QueryError
@@ -107,6 +108,8 @@ class CopernicusDataSearcher(DownloadMethods):
         config_path: a phidown ``config.json`` with the valid-value tables (packaged ones
             by default).
         **query_kwargs: when given, passed to :meth:`query_by_filter` at once.
+
+    Methods beyond phidown's: :meth:`tidy_results` (the results for analysis).
 
     Attributes beyond phidown's:
         endpoints: where requests go (``PHIDOWN_*`` environment variables, else CDSE).
@@ -335,6 +338,26 @@ class CopernicusDataSearcher(DownloadMethods):
                 shown["OriginDate"], format="ISO8601", utc=True, errors="coerce"
             ).dt.strftime("%Y-%m-%d %H:%M:%S")
         return shown
+
+    def tidy_results(self, df: pd.DataFrame | None = None) -> pd.DataFrame:
+        """The tidy view of ``df`` for analysis (default: the last results; searches if none).
+
+        Not in phidown, whose raw frame ``execute_query`` keeps returning. UTC datetimes
+        (``start``, ``end``), the footprint as a shapely ``geometry``, one typed column per
+        attribute (``platform``, ``orbit_direction``, ``relative_orbit``,
+        ``polarisation``, ``cloud_cover``, ...), and ``Id``, ``Name``, ``ContentLength``,
+        ``S3Path``, ``Checksum`` as they were, so the view downloads too. A GeoDataFrame
+        (EPSG:4326) when geopandas is installed; see :func:`phidown_async.catalogue.tidy.tidy`.
+
+        Example:
+            >>> view = searcher.tidy_results()                     # doctest: +SKIP
+            >>> view.to_parquet("slc.parquet")                     # GeoParquet
+        """
+        if df is None:
+            if self.df is None:
+                self.execute_query()
+            df = self.df
+        return tidy(df if df is not None else pd.DataFrame())
 
     # -- planning -----------------------------------------------------------------------
 
