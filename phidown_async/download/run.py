@@ -8,17 +8,20 @@ closed (in that order) however the run ends.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import anyio
 import anyio.to_thread
 
+from ..account_list import Account
 from ..config import Credentials, Endpoints, Limits
+from ..errors import ConfigError
 from ..events import EventSink, ItemFailed
 from ..ledger import Ledger
 from ..retry import RetryPolicy
 from ..session import Session
+from .dispatch import AccountPool, open_accounts
 from .plan import Job
 from .pool import DoneCheck, TransferFn, run_pool
 from .results import ItemResult, RunSummary
@@ -62,6 +65,31 @@ def open_session(
     opened = Session(endpoints, credentials, limits=limits, retry=retry, sink=sink)
     stack.push_async_callback(_close, opened)
     return opened
+
+
+def open_pool(
+    stack: contextlib.AsyncExitStack,
+    session: Session | None,
+    accounts: Sequence[Account],
+    endpoints: Endpoints | None,
+    credentials: Credentials | None,
+    limits: Limits,
+    retry: RetryPolicy,
+    sink: EventSink,
+) -> AccountPool:
+    """The run's accounts: one per entry of ``accounts``, else ``session`` or a new one
+    (see `open_session`); new sessions are closed by ``stack``.
+
+    Raises:
+        ConfigError: ``accounts`` with ``session`` or ``credentials``, or invalid accounts.
+        CredentialsError: no account given or found.
+    """
+    if not accounts:
+        one = open_session(stack, session, endpoints, credentials, limits, retry, sink)
+        return AccountPool({"": one})
+    if session is not None or credentials is not None:
+        raise ConfigError("give accounts, or a session or credentials, not both")
+    return open_accounts(stack, accounts, endpoints, limits, retry, sink)
 
 
 async def open_ledger(
