@@ -76,8 +76,8 @@ class AccountPool:
     Args:
         sessions: account name -> its session (at least one).
 
-    A pool of one session is the single-account run: `dispatch` returns its transfer as
-    is and results carry no account name.
+    The one unnamed session (name ``""``) of a single-account run is used as is:
+    `dispatch` returns its transfer and results carry no account name.
     """
 
     def __init__(self, sessions: Mapping[str, Session]) -> None:
@@ -136,8 +136,8 @@ class AccountPool:
         Args:
             transfers: account name -> the transfer bound to its session.
         """
-        if len(self.sessions) == 1:
-            return next(iter(transfers.values()))
+        if list(transfers) == [""]:
+            return transfers[""]
 
         async def transfer(job: Job, report: ProgressReport) -> ItemResult:
             async with self.lease() as name:
