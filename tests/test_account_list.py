@@ -22,7 +22,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_accounts_come_from_variables_and_netrc(tmp_path):
     netrc = tmp_path / "netrc"
-    netrc.write_text("machine bob.cdse login bob@example.com password \"se cret\"\n")
+    netrc.write_text('machine bob.cdse login bob@example.com password "se cret"\n')
     netrc.chmod(0o600)
     path = write(
         tmp_path,

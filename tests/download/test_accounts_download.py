@@ -115,3 +115,26 @@ async def test_one_account_run_records_no_account(sandbox_factory, tmp_path):
     assert summary.downloaded == 3 and {r.account for r in summary.results} == {None}
     with Ledger(tmp_path / LEDGER_NAME, readonly=True) as ledger:
         assert {row.account for row in ledger.rows()} == {None}
+
+
+async def test_an_account_past_its_quota_adapts_alone(sandbox_factory, tmp_path):
+    # The first account claims 4 connections where the server allows 2: its budget learns
+    # from the 429s; the second account's budget never sees one.
+    sandbox = sandbox_factory(
+        products=16, product_size=64 * 1024, max_connections=2, bandwidth=1.0, users=2
+    )
+    items = products(sandbox, 16)
+    greedy, modest = accounts_of(sandbox)
+    greedy = Account(greedy.name, greedy.credentials, 4)
+
+    summary = await download_products(
+        items, tmp_path, accounts=[greedy, modest], endpoints=sandbox.endpoints, retry=RETRY
+    )
+
+    assert (summary.downloaded, summary.failed) == (16, 0), summary.failures
+    stats = sandbox.stats()["users"]
+    first, second = (user["username"] for user in sandbox.users)
+    assert stats[first]["throttled"] >= 1
+    assert stats[second]["throttled"] == 0
+    assert {r.account for r in summary.results} == {"acct1", "acct2"}
+    assert sandbox.stats()["items"] == {item["Id"]: item["ContentLength"] for item in items}
