@@ -8,23 +8,19 @@ is checked, minus the items it holds). An account that is throttled or slow simp
 fewer items: work is stolen from one queue, never split up front.
 
 Example:
-    async with contextlib.AsyncExitStack() as stack:
-        accounts = open_accounts(stack, [alice, bob], endpoints, limits, retry, sink)
-        transfer = accounts.dispatch({n: HttpTransfer(s) for n, s in accounts.sessions.items()})
+    pool = AccountPool({"alice": alice_session, "bob": bob_session})
+    transfer = pool.dispatch({name: HttpTransfer(s) for name, s in pool.sessions.items()})
+    summary = await run_pool(jobs, transfer, ledger=ledger, workers=pool.workers)
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
 
 import anyio
 
-from ..account_list import Account, check_accounts
-from ..config import Endpoints, Limits
-from ..events import EventSink
-from ..retry import RetryPolicy
 from ..session import Session
 from .plan import Job
 from .pool import ProgressReport, TransferFn
@@ -33,41 +29,6 @@ from .results import ItemResult
 #: Seconds between looks at the accounts while every one is full: a budget that recovered
 #: or a pause that ended frees room without an item finishing.
 RECHECK = 0.25
-
-
-async def _close(session: Session) -> None:
-    with anyio.CancelScope(shield=True):
-        await session.aclose()
-
-
-def open_accounts(
-    stack: contextlib.AsyncExitStack,
-    accounts: Sequence[Account],
-    endpoints: Endpoints | None,
-    limits: Limits,
-    retry: RetryPolicy,
-    sink: EventSink,
-) -> AccountPool:
-    """One session per account (closed by ``stack``), in an `AccountPool`.
-
-    Each session's budget is its account's ``connections``, with as many spare workers as
-    ``limits`` has over its own connections; the rest of ``limits`` is shared. Sessions
-    share the process's login of their account (``share_login``).
-
-    Raises:
-        ConfigError: no account, or two with one name.
-    """
-    endpoints = endpoints or Endpoints.from_env()
-    spare = max(0, limits.workers - limits.connections)
-    sessions: dict[str, Session] = {}
-    for account in check_accounts(accounts):
-        own = replace(limits, connections=account.connections, workers=account.connections + spare)
-        session = Session(
-            endpoints, account.credentials, limits=own, retry=retry, sink=sink, share_login=True
-        )
-        stack.push_async_callback(_close, session)
-        sessions[account.name] = session
-    return AccountPool(sessions)
 
 
 class AccountPool:
