@@ -17,6 +17,7 @@ from typing import Any
 # Public name -> module defining it. Imported on first use, so ``import phidown_async`` stays
 # light (pandas, numpy and the S3 client load only when a name that needs them is used).
 _EXPORTS = {
+    "Account": ".account_list",
     "AuthError": ".errors",
     "BytesReceived": ".events",
     "ChecksumIgnored": ".events",
@@ -59,6 +60,7 @@ _EXPORTS = {
     "download_products": ".download",
     "download_products_s3": ".download.s3",
     "get_token": ".facade",
+    "load_accounts": ".account_list",
     "validate_search": ".query.parameters",
 }
 

@@ -16,6 +16,10 @@ carries a heartbeat. It may be claimed again when its owner is a process of this
 no longer exists, or when the heartbeat is older than the lease: that is how a run resumes
 after a crash. A ``done`` row is never claimed, re-added or failed again.
 
+In a run of several accounts, ``account`` names the account that fetched (or last tried)
+the item. Ledgers written before that column existed (version 1) gain it when opened for
+writing, and read as having none when opened read-only.
+
 Example:
     >>> with Ledger(tmp / "ledger.sqlite") as ledger:          # doctest: +SKIP
     ...     ledger.add([NewItem("a1b2", name="S1A_....SAFE", size=1024)])
@@ -45,7 +49,8 @@ from .errors import LedgerError, PhidownError
 STATES = ("pending", "active", "done", "failed")
 KINDS = ("product", "burst", "s3")
 DEFAULT_LEASE = 60.0
-_SCHEMA_VERSION = 1
+# 2: the account column (ledgers of version 1 gain it when opened for writing).
+_SCHEMA_VERSION = 2
 _MAX_ERROR_CHARS = 4000
 
 _SCHEMA = (
@@ -64,15 +69,17 @@ _SCHEMA = (
         error     TEXT,
         owner     TEXT,
         heartbeat REAL,
-        updated   REAL NOT NULL
+        updated   REAL NOT NULL,
+        account   TEXT
     )
     """,
     "CREATE INDEX IF NOT EXISTS items_state ON items (state)",
     "CREATE INDEX IF NOT EXISTS items_owner ON items (owner)",
 )
-_COLUMNS = (
+_BASE_COLUMNS = (
     "id, kind, name, state, attempts, bytes, size, checksum, path, error, owner, heartbeat, updated"
 )
+_COLUMNS = _BASE_COLUMNS + ", account"
 
 _SECRET_PATTERNS = (
     (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9\-._~+/]+=*"), r"\1 [redacted]"),
@@ -161,6 +168,7 @@ class LedgerRow:
     owner: str | None
     heartbeat: float | None
     updated: float
+    account: str | None = None
 
 
 @dataclass(frozen=True)
@@ -213,6 +221,7 @@ class Ledger:
         self.readonly = readonly
         self._clock = clock
         self._lock = threading.Lock()
+        self._columns = _COLUMNS
         with self._errors():
             if not readonly:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -250,6 +259,9 @@ class Ledger:
                 self._conn.close()
                 self._conn = self._connect(busy_timeout, immutable=True)
                 self._check(self._conn)
+            if not self._has_account(self._conn):
+                # A version 1 ledger read as it stands: it never recorded accounts.
+                self._columns = _BASE_COLUMNS + ", NULL"
             return
         self._check(self._conn)
         self._conn.execute("PRAGMA journal_mode = WAL")
@@ -260,7 +272,15 @@ class Ledger:
             if self._check(conn):
                 for statement in _SCHEMA:
                     conn.execute(statement)
-                conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+            elif not self._has_account(conn):
+                conn.execute("ALTER TABLE items ADD COLUMN account TEXT")
+            else:
+                return
+            conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+
+    @staticmethod
+    def _has_account(conn: sqlite3.Connection) -> bool:
+        return any(row[1] == "account" for row in conn.execute("PRAGMA table_info(items)"))
 
     def _check(self, conn: sqlite3.Connection) -> bool:
         """True when the database is empty (a new ledger); False when it is a ledger.
@@ -280,9 +300,9 @@ class Ledger:
                 path=str(self.path),
                 problem="a newer ledger",
             )
-        if "items" in tables and version in (0, _SCHEMA_VERSION):
+        if "items" in tables and 0 <= version <= _SCHEMA_VERSION:
             columns = {row[1] for row in conn.execute("PRAGMA table_info(items)")}
-            if columns >= set(_COLUMNS.split(", ")):
+            if columns >= set(_BASE_COLUMNS.split(", ")):
                 return False
         shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
         raise LedgerError(
@@ -502,8 +522,11 @@ class Ledger:
         checksum: str | None,
         *,
         owner: str | None = None,
+        account: str | None = None,
     ) -> bool:
         """Mark an item verified and in place; clears its error and owner.
+
+        ``account`` names the account that fetched it (kept as it was when None).
 
         Returns:
             False when there is no such item (or ``owner`` no longer holds it).
@@ -511,15 +534,25 @@ class Ledger:
         now = self._clock()
         return self._update(
             "UPDATE items SET state = 'done', path = ?, size = ?, bytes = ?, checksum = ?, "
-            "error = NULL, owner = NULL, heartbeat = NULL, updated = ? WHERE id = ?",
-            (os.fspath(path), size, size, checksum, now, item_id),
+            "error = NULL, owner = NULL, heartbeat = NULL, updated = ?, "
+            "account = COALESCE(?, account) WHERE id = ?",
+            (os.fspath(path), size, size, checksum, now, account, item_id),
             owner,
         )
 
-    def failed(self, item_id: str, error: str, attempts: int, *, owner: str | None = None) -> bool:
+    def failed(
+        self,
+        item_id: str,
+        error: str,
+        attempts: int,
+        *,
+        owner: str | None = None,
+        account: str | None = None,
+    ) -> bool:
         """Mark an item failed with a reason (secrets scrubbed) and its attempt count.
 
-        A done row is left alone.
+        A done row is left alone. ``account`` names the account that tried it (kept as it
+        was when None).
 
         Returns:
             False when nothing changed (no such item, done, or not held by ``owner``).
@@ -528,8 +561,9 @@ class Ledger:
         message = scrub_secrets(str(error))[:_MAX_ERROR_CHARS]
         return self._update(
             "UPDATE items SET state = 'failed', error = ?, attempts = ?, owner = NULL, "
-            "heartbeat = NULL, updated = ? WHERE id = ? AND state != 'done'",
-            (message, attempts, now, item_id),
+            "heartbeat = NULL, updated = ?, account = COALESCE(?, account) "
+            "WHERE id = ? AND state != 'done'",
+            (message, attempts, now, account, item_id),
             owner,
         )
 
@@ -560,7 +594,8 @@ class Ledger:
     def get(self, item_id: str) -> LedgerRow | None:
         """The item's row, or None."""
         with self._read() as conn:
-            row = conn.execute(f"SELECT {_COLUMNS} FROM items WHERE id = ?", (item_id,)).fetchone()
+            sql = f"SELECT {self._columns} FROM items WHERE id = ?"
+            row = conn.execute(sql, (item_id,)).fetchone()
         return LedgerRow(*row) if row else None
 
     def rows(self, state: str | None = None) -> list[LedgerRow]:
@@ -571,7 +606,7 @@ class Ledger:
         """
         if state is not None and state not in STATES:
             raise ValueError(f"state must be one of {STATES}, got {state!r}")
-        sql = f"SELECT {_COLUMNS} FROM items"
+        sql = f"SELECT {self._columns} FROM items"
         params: tuple[str, ...] = ()
         if state is not None:
             sql += " WHERE state = ?"

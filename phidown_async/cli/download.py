@@ -23,6 +23,7 @@ import pandas as pd
 import typer
 from rich.console import Console
 
+from ..account_list import Account, load_accounts
 from ..concurrency import FirstErrorGroup
 from ..config import (
     DEFAULT_LOWEST_SPEED,
@@ -88,6 +89,7 @@ class DownloadPlan:
         ledger: the ledger file (default ``<out_dir>/.phidown_ledger.sqlite``).
         sizes, names: expected sizes and display names by Id, when known.
         wait: wait for items another process holds (else leave them to it).
+        accounts: several accounts sharing the run (HTTPS); empty for the environment's one.
     """
 
     items: Any
@@ -104,6 +106,7 @@ class DownloadPlan:
     s3_config: Path = Path(".s5cfg")
     sizes: dict[str, int] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
+    accounts: tuple[Account, ...] = ()
 
     @property
     def ledger_path(self) -> Path:
@@ -120,6 +123,8 @@ class _Access:
 def _access(plan: DownloadPlan) -> _Access:
     """The credentials the plan needs (and why that transport), or exit 2 saying where to
     put them."""
+    if plan.accounts:
+        return _Access(why=f"{len(plan.accounts)} accounts")
     try:
         if plan.bursts:
             return _Access(credentials=Credentials.from_env())
@@ -134,6 +139,8 @@ def _access(plan: DownloadPlan) -> _Access:
 async def _download(
     plan: DownloadPlan, endpoints: Endpoints, access: _Access, sink: EventSink
 ) -> RunSummary:
+    if plan.accounts:
+        return await _download_accounts(plan, endpoints, sink)
     # share_login: the runs of one process (ledger --retry-failed runs one per kind of
     # item) log in once.
     async with Session(
@@ -159,6 +166,26 @@ async def _download(
         return await download_products(
             plan.items, plan.out_dir, verify=plan.verify, extract=plan.extract, **common
         )
+
+
+async def _download_accounts(
+    plan: DownloadPlan, endpoints: Endpoints, sink: EventSink
+) -> RunSummary:
+    """The run over several accounts: the engine opens a session per account."""
+    fetch = download_bursts if plan.bursts else download_products
+    extra: dict[str, Any] = {} if plan.bursts else {"verify": plan.verify, "extract": plan.extract}
+    return await fetch(
+        plan.items,
+        plan.out_dir,
+        accounts=plan.accounts,
+        endpoints=endpoints,
+        limits=plan.limits,
+        retry=plan.retry,
+        ledger_path=plan.ledger_path,
+        wait=plan.wait,
+        sink=sink,
+        **extra,
+    )
 
 
 async def interruptible(
@@ -412,6 +439,19 @@ def download(
             rich_help_panel=PANEL,
         ),
     ] = DEFAULT_SPEED_TIME,
+    accounts: Annotated[
+        Path | None,
+        typer.Option(
+            "--accounts",
+            metavar="FILE",
+            help="A TOML file of several CDSE accounts ([[account]] tables: name, "
+            "username_env and password_env or netrc_machine, connections); each item goes "
+            "to the account with a free connection. Each account's connections replace "
+            "--connections.",
+            rich_help_panel=PANEL,
+            show_default=False,
+        ),
+    ] = None,
     *,
     search: SearchOptions,
 ) -> None:
@@ -440,6 +480,12 @@ def download(
         fail("bursts are cut on demand over HTTPS; --transport s3 is for products")
     if extract and (is_bursts or transport is Transport.s3):
         fail("--extract unpacks product zips fetched over HTTPS")
+    if accounts is not None and transport is Transport.s3:
+        fail("--accounts shares a run among CDSE accounts over HTTPS; S3 uses keys")
+    try:
+        listed = load_accounts(accounts) if accounts is not None else ()
+    except ConfigError as exc:
+        fail(str(exc))
     sizes, names = _known(frame)
     plan = DownloadPlan(
         items=rows,
@@ -460,6 +506,7 @@ def download(
         s3_config=s3_config,
         sizes={} if is_bursts or transport is Transport.s3 else sizes,
         names=names,
+        accounts=listed,
     )
     code = execute(plan, console)
     if code:

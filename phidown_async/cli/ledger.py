@@ -46,6 +46,26 @@ def state_table(ledger: Ledger) -> Table:
     return table
 
 
+def accounts_table(rows: list[LedgerRow]) -> Table | None:
+    """Items and bytes by the account that fetched them (None when no account is named)."""
+    named = sorted({row.account for row in rows if row.account})
+    if not named:
+        return None
+    table = Table(title="Accounts", title_justify="left")
+    table.add_column("account")
+    table.add_column("done", justify="right")
+    table.add_column("failed", justify="right")
+    table.add_column("bytes", justify="right")
+    for account in named:
+        mine = [row for row in rows if row.account == account]
+        done = [row for row in mine if row.state == "done"]
+        failed = sum(1 for row in mine if row.state == "failed")
+        table.add_row(
+            account, str(len(done)), str(failed), format_bytes(sum(r.bytes for r in done))
+        )
+    return table
+
+
 def failures_table(rows: list[LedgerRow]) -> Table:
     """The failed items: name, kind, tries and the recorded reason."""
     table = Table(title="Failures", title_justify="left", title_style="bold red")
@@ -117,6 +137,9 @@ def ledger(
         with Ledger(file, readonly=True) as book:
             console.print(f"Ledger {file}", markup=False, soft_wrap=True)
             console.print(state_table(book))
+            by_account = accounts_table(book.rows())
+            if by_account is not None:
+                console.print(by_account)
             failed = book.rows("failed")
     except ConfigError as exc:
         fail(str(exc))

@@ -1,7 +1,9 @@
 """``phidown-async sandbox``: serve the simulated CDSE until stopped.
 
-Prints one JSON line (URLs, environment variables, credentials) to stdout, then serves
-until SIGINT or SIGTERM.
+Prints one JSON line (URLs, environment variables, credentials, and under ``"users"``
+every account as ``{"username", "password"}``) to stdout, then serves until SIGINT or
+SIGTERM. ``GET <catalogue_url>/_sandbox/stats`` tells what each user did (see
+`phidown_async.sandbox.server`).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ def describe(sandbox: Any) -> dict[str, Any]:
         "s3": config.s3,
         "username": config.username,
         "password": config.password,
+        "users": sandbox.users,
         "s3_access_key": config.s3_access_key if config.s3 else None,
         "s3_secret_key": config.s3_secret_key if config.s3 else None,
         "env": sandbox.env,
@@ -64,6 +67,9 @@ def sandbox(
     ] = 0,
     products: Annotated[int, typer.Option(help="Products in the archive.")] = 400,
     quota: Annotated[int, typer.Option(help="Concurrent downloads per user.")] = 4,
+    users: Annotated[
+        int, typer.Option(min=1, help="Accounts accepted, each with --quota (listed as users).")
+    ] = 1,
     bandwidth: Annotated[
         float | None, typer.Option(help="Per-connection cap in MB/s (unlimited when unset).")
     ] = None,
@@ -109,6 +115,7 @@ def sandbox(
             seed=seed,
             products=products,
             max_connections=quota,
+            users=users,
             bandwidth=bandwidth,
             latency=latency,
             burst_delay=burst_delay,

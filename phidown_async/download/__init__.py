@@ -9,25 +9,29 @@ Example:
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import anyio
 import anyio.to_thread
 
+from ..account_list import Account
 from ..config import Credentials, Endpoints, Limits
 from ..events import EventSink, discard
 from ..retry import RetryPolicy
 from ..session import Session
+from .dispatch import AccountPool
 from .intake import take_in
 from .plan import Job, plan_jobs, plan_products
 from .pool import ProgressReport, TransferFn, run_pool
 from .results import ItemResult, RunSummary
-from .run import LEDGER_NAME, open_session, run_in_order
+from .run import LEDGER_NAME, open_pool, run_in_order
 from .transfer import HttpTransfer
 
 __all__ = [
     "LEDGER_NAME",
+    "AccountPool",
     "HttpTransfer",
     "ItemResult",
     "Job",
@@ -48,6 +52,7 @@ async def download_products(
     session: Session | None = None,
     endpoints: Endpoints | None = None,
     credentials: Credentials | None = None,
+    accounts: Sequence[Account] = (),
     limits: Limits = Limits(),  # noqa: B008 - frozen value
     retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen value
     ledger_path: str | Path | None = None,
@@ -72,6 +77,10 @@ async def download_products(
             with ``endpoints``, ``credentials``, ``limits``, ``retry`` and ``sink``.
         endpoints: CDSE URLs (default: from the environment).
         credentials: the account (default: ``CDSE_USERNAME``/``CDSE_PASSWORD`` or .netrc).
+        accounts: several accounts instead (see `account_list`): each gets its own
+            session (token, connection budget of its ``connections``, 429 adaptation) and
+            each item goes to whichever has a free connection; a result (and the ledger)
+            names the account that fetched it. Not with ``session`` or ``credentials``.
         limits: workers, connections, chunk size, timeout (a given session's own limits
             take precedence).
         retry: how often and how patiently to retry.
@@ -91,6 +100,8 @@ async def download_products(
 
     Raises:
         CredentialsError: no session, no credentials given and none in the environment.
+        ConfigError: ``accounts`` with ``session`` or ``credentials``, or two accounts
+            with one name.
         DiskFullError: no space left; the run stopped and kept every partial file.
         AuthError: CDSE refused the account; nothing more could succeed.
         TypeError: ``items`` has entries that are neither dicts nor strings.
@@ -100,20 +111,23 @@ async def download_products(
     if session is not None and sink is discard:
         sink = session.sink
     async with contextlib.AsyncExitStack() as stack:
-        session = open_session(stack, session, endpoints, credentials, limits, retry, sink)
-        intake = await take_in(items, "product", session)
-        catalogue_url = session.endpoints.catalogue_url
+        pool = open_pool(stack, session, accounts, endpoints, credentials, limits, retry, sink)
+        intake = await take_in(items, "product", pool.first)
+        catalogue_url = pool.first.endpoints.catalogue_url
         planned, rejected = plan_products(intake, out, catalogue_url=catalogue_url)
-        transfer = HttpTransfer(session, verify=verify, extract=extract, sink=sink)
+        transfers = {
+            name: HttpTransfer(own, verify=verify, extract=extract, sink=sink)
+            for name, own in pool.sessions.items()
+        }
         return await run_in_order(
             planned,
             rejected,
-            transfer,
+            pool.dispatch(transfers),
             stack=stack,
             ledger_path=ledger_path,
             out=out,
-            workers=session.limits.workers,
+            workers=pool.workers,
             sink=sink,
-            settled=transfer.unpacked,
+            settled=next(iter(transfers.values())).unpacked,
             wait=wait,
         )

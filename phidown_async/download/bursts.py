@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +30,7 @@ import anyio
 import anyio.to_thread
 import httpx
 
+from ..account_list import Account
 from ..config import Credentials, Endpoints, Limits
 from ..errors import AuthError
 from ..events import EventSink, discard
@@ -44,7 +45,7 @@ from .parts import PartState, PartTransfer
 from .plan import Job
 from .pool import ProgressReport
 from .results import ItemResult, RunSummary
-from .run import open_session, run_in_order
+from .run import open_pool, run_in_order
 from .tries import Refused
 
 PART_SUFFIX = ".zip.part"
@@ -291,6 +292,7 @@ async def download_bursts(
     session: Session | None = None,
     endpoints: Endpoints | None = None,
     credentials: Credentials | None = None,
+    accounts: Sequence[Account] = (),
     limits: Limits = Limits(),  # noqa: B008 - frozen value
     retry: RetryPolicy = RetryPolicy(),  # noqa: B008 - frozen value
     ledger_path: str | Path | None = None,
@@ -306,6 +308,8 @@ async def download_bursts(
             by default one is opened for this call.
         endpoints: where requests go (default: `Endpoints.from_env`); ignored with ``session``.
         credentials: the account (default: `Credentials.from_env`); ignored with ``session``.
+        accounts: several accounts instead, each burst on whichever has a free connection
+            (see `download_products`).
         limits: connections, workers (bursts in flight), chunk size, timeout (a given
             session's own limits take precedence).
         retry: the per-burst retry policy; ignored with ``session``.
@@ -331,18 +335,19 @@ async def download_bursts(
     out = Path(output_dir).absolute()
     await anyio.to_thread.run_sync(lambda: out.mkdir(parents=True, exist_ok=True))
     async with contextlib.AsyncExitStack() as stack:
-        session = open_session(stack, session, endpoints, credentials, limits, retry, sink)
-        intake = await take_in(items, "burst", session)
-        planned, rejected = plan_bursts(intake, out, catalogue_url=session.endpoints.catalogue_url)
-        transfer = BurstTransfer(session, sink=sink)
+        pool = open_pool(stack, session, accounts, endpoints, credentials, limits, retry, sink)
+        intake = await take_in(items, "burst", pool.first)
+        catalogue_url = pool.first.endpoints.catalogue_url
+        planned, rejected = plan_bursts(intake, out, catalogue_url=catalogue_url)
+        transfers = {name: BurstTransfer(own, sink=sink) for name, own in pool.sessions.items()}
         return await run_in_order(
             planned,
             rejected,
-            transfer,
+            pool.dispatch(transfers),
             stack=stack,
             ledger_path=ledger_path,
             out=out,
-            workers=session.limits.workers,
+            workers=pool.workers,
             sink=sink,
             wait=wait,
         )

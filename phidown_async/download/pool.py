@@ -146,7 +146,12 @@ class _Run:
             raise
         if result.status == "failed":
             await _ledger(
-                self.ledger.failed, job.id, result.reason or "failed", result.attempts, owner=owner
+                self.ledger.failed,
+                job.id,
+                result.reason or "failed",
+                result.attempts,
+                owner=owner,
+                account=result.account,
             )
         elif result.path is not None:
             await _ledger(
@@ -156,6 +161,7 @@ class _Run:
                 result.size or 0,
                 result.checksum,
                 owner=owner,
+                account=result.account,
             )
         elif claimed:
             # Skipped without a file: another process took the item over mid-transfer.

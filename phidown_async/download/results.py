@@ -35,6 +35,7 @@ class ItemResult:
         permanent: the failure will not go away by trying again (not found, refused by
             the server, the same wrong bytes every time); False for failures another run
             may fix (network, server errors, throttling, out of tries, a full disk).
+        account: the account that fetched (or tried) it, in a run of several accounts.
     """
 
     id: str
@@ -48,6 +49,7 @@ class ItemResult:
     checksum: str | None = None
     notes: tuple[str, ...] = ()
     permanent: bool = False
+    account: str | None = None
 
 
 _FIELDS = tuple(field.name for field in fields(ItemResult))

@@ -1,24 +1,29 @@
-"""What every bulk download shares around its pool: the session, the ledger, the results.
+"""What every bulk download shares around its pool: the session (or one per account, in an
+`AccountPool`), the ledger, the results.
 
 `download_products`, `download_bursts` and `download_products_s3` each open what they were
-not given on one `contextlib.AsyncExitStack`, so the ledger and a session of their own are
-closed (in that order) however the run ends.
+not given on one `contextlib.AsyncExitStack`, so the ledger and the sessions of their own
+are closed (in that order) however the run ends.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import anyio
 import anyio.to_thread
 
+from ..account_list import Account, check_accounts
 from ..config import Credentials, Endpoints, Limits
+from ..errors import ConfigError
 from ..events import EventSink, ItemFailed
 from ..ledger import Ledger
 from ..retry import RetryPolicy
 from ..session import Session
+from .dispatch import AccountPool
 from .plan import Job
 from .pool import DoneCheck, TransferFn, run_pool
 from .results import ItemResult, RunSummary
@@ -62,6 +67,61 @@ def open_session(
     opened = Session(endpoints, credentials, limits=limits, retry=retry, sink=sink)
     stack.push_async_callback(_close, opened)
     return opened
+
+
+def open_accounts(
+    stack: contextlib.AsyncExitStack,
+    accounts: Sequence[Account],
+    endpoints: Endpoints | None,
+    limits: Limits,
+    retry: RetryPolicy,
+    sink: EventSink,
+) -> AccountPool:
+    """One session per account (closed by ``stack``), in an `AccountPool`.
+
+    Each session's budget is its account's ``connections``, with as many spare workers as
+    ``limits`` has over its own connections; the rest of ``limits`` is shared. Sessions
+    share the process's login of their account (``share_login``).
+
+    Raises:
+        ConfigError: no account, or two with one name.
+    """
+    endpoints = endpoints or Endpoints.from_env()
+    spare = max(0, limits.workers - limits.connections)
+    sessions: dict[str, Session] = {}
+    for account in check_accounts(accounts):
+        own = replace(limits, connections=account.connections, workers=account.connections + spare)
+        session = Session(
+            endpoints, account.credentials, limits=own, retry=retry, sink=sink, share_login=True
+        )
+        stack.push_async_callback(_close, session)
+        sessions[account.name] = session
+    return AccountPool(sessions)
+
+
+def open_pool(
+    stack: contextlib.AsyncExitStack,
+    session: Session | None,
+    accounts: Sequence[Account],
+    endpoints: Endpoints | None,
+    credentials: Credentials | None,
+    limits: Limits,
+    retry: RetryPolicy,
+    sink: EventSink,
+) -> AccountPool:
+    """The run's accounts: one per entry of ``accounts``, else ``session`` or a new one
+    (see `open_session`); new sessions are closed by ``stack``.
+
+    Raises:
+        ConfigError: ``accounts`` with ``session`` or ``credentials``, or invalid accounts.
+        CredentialsError: no account given or found.
+    """
+    if not accounts:
+        one = open_session(stack, session, endpoints, credentials, limits, retry, sink)
+        return AccountPool({"": one})
+    if session is not None or credentials is not None:
+        raise ConfigError("give accounts, or a session or credentials, not both")
+    return open_accounts(stack, accounts, endpoints, limits, retry, sink)
 
 
 async def open_ledger(

@@ -12,17 +12,22 @@ otherwise (`choose_transport`); the generic AWS variables never pick S3 by thems
 ``"s3"`` (which also takes the AWS variables as keys) or ``"https"`` forces one. Verbose
 calls print which transport was chosen and why; ``download_products`` says which in its
 result (``'transport'``).
+
+Several accounts: ``download_products`` and ``download_bursts`` take ``accounts=`` (a TOML
+accounts file, see `phidown_async.account_list`, or `Account` values); each item then goes
+to whichever account has a free connection, over HTTPS.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from ..account_list import Account, check_accounts, load_accounts
 from ..auth import StaticToken
 from ..config import Credentials, Endpoints, Limits
 from ..download import download_products as _download_https
@@ -37,6 +42,15 @@ from ..session import Session
 from .tokens import TokenManager
 
 _MODES = ("fast", "safe")
+
+
+def _accounts(accounts: str | Path | Sequence[Account] | None) -> tuple[Account, ...]:
+    """The accounts of a call: none, those of a TOML file, or the given ones (checked)."""
+    if accounts is None:
+        return ()
+    if isinstance(accounts, str | Path):
+        return load_accounts(accounts)
+    return check_accounts(accounts)
 
 
 def _empty_summary() -> dict[str, Any]:
@@ -75,7 +89,19 @@ async def _run_products(
     limits: Limits,
     verify: bool,
     sink: Callable[[Event], None],
+    accounts: tuple[Account, ...] = (),
 ) -> RunSummary:
+    if accounts:
+        return await _download_https(
+            frame,
+            output_dir,
+            accounts=accounts,
+            endpoints=Endpoints.from_env(),
+            limits=limits,
+            retry=retry,
+            verify=verify,
+            sink=sink,
+        )
     if transport.keys is not None:
         from ..download.s3 import download_products_s3  # aiobotocore only when S3 is used
 
@@ -212,6 +238,7 @@ class DownloadMethods:
         transport: str | None = None,
         workers: int | None = None,
         connections: int | None = None,
+        accounts: str | Path | Sequence[Account] | None = None,
     ) -> dict[str, Any]:
         """Download every product of ``df`` (default: the last results), concurrently.
 
@@ -228,21 +255,30 @@ class DownloadMethods:
             transport: ``"https"``, ``"s3"`` or None (S3 when CDSE S3 keys are available).
             workers, connections: items in flight and the connection budget (default 4,
                 the CDSE general-user quota).
+            accounts: several CDSE accounts (a TOML accounts file or `Account` values);
+                each product goes to the one with a free connection, over HTTPS, and
+                each account uses its own ``connections``.
 
         Returns:
             ``{'downloaded', 'failed', 'skipped', 'details', 'transport'}``; each detail is
             ``{'name', 'status': 'success'|'skipped'|'failed', ...}``.
 
         Raises:
-            ValueError: ``mode must be either 'fast' or 'safe'``.
-            CredentialsError: the chosen transport has no credentials.
+            ValueError: ``mode must be either 'fast' or 'safe'``, or ``accounts`` with
+                ``transport="s3"``.
+            CredentialsError: the chosen transport has no credentials, or an account's
+                variables are unset.
+            ConfigError: the accounts file or the accounts are unusable.
         """
         data = df if df is not None else self.df
         if data is None or len(data) == 0:
             return _empty_summary()
         if mode not in _MODES:
             raise ValueError("mode must be either 'fast' or 'safe'")
-        chosen = choose_transport(transport, config_file)
+        listed = _accounts(accounts)
+        if listed and transport == "s3":
+            raise ValueError("accounts share a download over HTTPS; S3 uses keys")
+        chosen = choose_transport("https" if listed else transport, config_file)
         out = Path(output_dir).absolute()
         if verbose:
             print(
@@ -258,6 +294,7 @@ class DownloadMethods:
             Limits.for_connections(connections, workers),
             validate,
             _Printer(verbose),
+            listed,
         )
         if verbose:
             _print_totals(summary)
@@ -274,6 +311,7 @@ class DownloadMethods:
         *,
         workers: int | None = None,
         connections: int | None = None,
+        accounts: str | Path | Sequence[Account] | None = None,
     ) -> dict[str, Any]:
         """Download every burst of ``df`` on demand, concurrently within the quota.
 
@@ -285,6 +323,8 @@ class DownloadMethods:
             retry_count: tries per request.
             verbose: print a line per burst and the totals.
             workers, connections: bursts in flight and the connection budget (default 4).
+            accounts: several CDSE accounts instead of one (a TOML accounts file or
+                `Account` values); each burst goes to the one with a free connection.
 
         Returns:
             ``{'downloaded', 'failed', 'skipped', 'details'}``; each detail is
@@ -292,11 +332,13 @@ class DownloadMethods:
 
         Raises:
             ValueError: no credentials given or found.
+            ConfigError: the accounts file or the accounts are unusable.
         """
         data = df if df is not None else self.df
         if data is None or len(data) == 0:
             return _empty_summary()
-        credentials = _burst_credentials(username, password)
+        listed = _accounts(accounts)
+        credentials = None if listed else _burst_credentials(username, password)
         out = Path(output_dir).absolute()
         if verbose:
             print("🔐 Authenticating with CDSE...")
@@ -308,6 +350,7 @@ class DownloadMethods:
             RetryPolicy(attempts=max(1, int(retry_count))),
             Limits.for_connections(connections, workers),
             _Printer(verbose),
+            listed,
         )
         numbers = _burst_numbers(data)
         details = []
@@ -349,11 +392,22 @@ def _burst_numbers(data: pd.DataFrame | list) -> dict[str, Any]:
 async def _run_bursts(
     data: Any,
     out: Path,
-    credentials: Credentials,
+    credentials: Credentials | None,
     retry: RetryPolicy,
     limits: Limits,
     sink: Callable[[Event], None],
+    accounts: tuple[Account, ...] = (),
 ) -> RunSummary:
+    if credentials is None:  # several accounts
+        return await _download_bursts(
+            data,
+            out,
+            accounts=accounts,
+            endpoints=Endpoints.from_env(),
+            limits=limits,
+            retry=retry,
+            sink=sink,
+        )
     async with _account_session(credentials, limits, retry, sink) as session:
         return await _download_bursts(data, out, session=session, sink=sink)
 

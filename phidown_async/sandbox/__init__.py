@@ -1,5 +1,13 @@
 """Simulated CDSE on loopback: catalogue, tokens, downloads, bursts, S3 and faults.
 
+A contract that tests, benchmarks and outside checks rely on (details in `server`):
+``SandboxConfig(users=N)`` / ``phidown-async sandbox --users N`` accepts N accounts, each
+with the quota, listed as ``Sandbox.users`` (the CLI's JSON ``"users"``):
+``[{"username": ..., "password": ...}]``; ``GET <catalogue URL>/_sandbox/stats``
+(``Sandbox.stats()``) answers ``{"users": {USERNAME: {"peak_downloads": int,
+"password_grants": int, "refresh_grants": int, "throttled": int}}, "items": {PRODUCT_ID:
+bytes_served}}``.
+
 ``Sandbox`` is imported on first use, so code that only needs the settings does not load
 the web server.
 """

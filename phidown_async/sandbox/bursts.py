@@ -67,7 +67,7 @@ class Bursts:
             fault = d.injector.draw(burst_id)
             if fault is not None and fault not in BODY_FAULTS:
                 d.quota.release(user)
-                return d.status_fault(fault)
+                return d.status_fault(fault, user)
             filename = name if name.endswith(".zip") else f"{name}.zip"
             stat = Path(path).stat()
             return d.body(

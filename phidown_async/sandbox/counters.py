@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -15,7 +16,7 @@ class Counters:
 
     Endpoint names used by the sandbox: ``token``, ``search`` (catalogue reads),
     ``product_redirect`` (catalogue ``Products(<id>)/$value``), ``product`` (download host),
-    ``burst_redirect``, ``burst``, ``s3_disabled`` and ``other``.
+    ``burst_redirect``, ``burst``, ``s3_disabled``, ``stats`` and ``other``.
 
     Example:
         >>> c = Counters(); c.request("product", 200); c.requests("product")
@@ -31,6 +32,8 @@ class Counters:
     def _clear(self) -> None:
         self._requests: defaultdict[str, Counter[int]] = defaultdict(Counter)
         self._grants: Counter[str] = Counter()
+        self._user_grants: defaultdict[str, Counter[str]] = defaultdict(Counter)
+        self._throttled: Counter[str] = Counter()
         self._sessions_opened = 0
         self._sessions_refused = 0
         self._peak: Counter[str] = Counter(self._active)
@@ -49,10 +52,16 @@ class Counters:
         with self._lock:
             self._requests[endpoint][status] += 1
 
-    def grant(self, grant_type: str) -> None:
-        """Count one successful token grant (``password`` or ``refresh_token``)."""
+    def grant(self, grant_type: str, user: str) -> None:
+        """Count one successful token grant (``password`` or ``refresh_token``) of ``user``."""
         with self._lock:
             self._grants[grant_type] += 1
+            self._user_grants[user][grant_type] += 1
+
+    def throttled(self, user: str) -> None:
+        """Count one 429 answered to ``user`` (over its quota, or injected)."""
+        with self._lock:
+            self._throttled[user] += 1
 
     def session_opened(self) -> None:
         with self._lock:
@@ -107,6 +116,23 @@ class Counters:
         """Downloads in flight now, of ``user`` or of everybody."""
         with self._lock:
             return self._active[user] if user is not None else sum(self._active.values())
+
+    def stats(self, users: Iterable[str]) -> dict[str, Any]:
+        """The ``/_sandbox/stats`` answer: per user (every one of ``users``) its peak of
+        simultaneous downloads, password and refresh grants and 429s; bytes served per item."""
+        with self._lock:
+            return {
+                "users": {
+                    user: {
+                        "peak_downloads": self._peak[user],
+                        "password_grants": self._user_grants[user]["password"],
+                        "refresh_grants": self._user_grants[user]["refresh_token"],
+                        "throttled": self._throttled[user],
+                    }
+                    for user in users
+                },
+                "items": dict(self._bytes),
+            }
 
     def snapshot(self) -> dict[str, Any]:
         """Every tally as plain dicts and ints (JSON-friendly apart from int status keys)."""

@@ -126,6 +126,7 @@ class Quota:
 
     def try_acquire(self, user: str) -> bool:
         if self._counters.active_downloads(user) >= self._settings().max_connections:
+            self._counters.throttled(user)
             return False
         self._counters.download_started(user)
         return True
@@ -326,11 +327,13 @@ class Downloads:
             return None, dat_zip_error(401, "DAT-ZIP-109", "Token is expired")
         return None, dat_zip_error(401, "DAT-ZIP-109", "Token is expired or revoked")
 
-    def status_fault(self, kind: str) -> Response:
-        """The response replacing the body for a status fault (429/500/503/error_page)."""
+    def status_fault(self, kind: str, user: str) -> Response:
+        """The response replacing the body for a status fault (429/500/503/error_page)
+        to ``user``."""
         wait = retry_after_header(self.injector.faults.retry_after)
         self.counters.fault(kind)
         if kind == "429":
+            self.counters.throttled(user)
             return quota_exceeded({"Retry-After": wait})
         if kind in ("500", "503"):
             return plain_fault_response(kind, self.injector.faults.retry_after)
@@ -421,7 +424,7 @@ class Downloads:
             fault = self.injector.draw(product_id)
             if fault is not None and fault not in BODY_FAULTS:
                 self.quota.release(user)
-                return self.status_fault(fault)
+                return self.status_fault(fault, user)
             config = self.settings()
             return self.body(
                 request,

@@ -7,6 +7,21 @@ differ, the catalogue's 301 to the download host crosses origins, and HTTP clien
 Authorization header on it exactly as they do against CDSE. One uvicorn server in a
 background thread listens on both sockets; S3 (moto) runs in its own thread when enabled.
 
+Users and what they did (a contract: tests, benchmarks and outside checks rely on it):
+``SandboxConfig(users=N)`` (``phidown-async sandbox --users N``) accepts N accounts, each with
+the quota ``max_connections``, listed by `Sandbox.users` (and in the CLI's JSON line under
+``"users"``) as ``[{"username": ..., "password": ...}]``. ``GET <catalogue URL>/_sandbox/stats``
+(`Sandbox.stats` in Python) answers::
+
+    {"users": {USERNAME: {"peak_downloads": int, "password_grants": int,
+                          "refresh_grants": int, "throttled": int}},
+     "items": {PRODUCT_ID: bytes_served}}
+
+``peak_downloads`` is the most downloads (products and bursts) the user had in flight at
+once, ``throttled`` the 429s it was answered (over its quota, or injected), ``items`` the
+body bytes sent per product or burst Id. Every user is listed, also one that did nothing;
+`Counters.reset` zeroes them all. The stats request itself is never delayed nor faulted.
+
 Example:
     >>> with Sandbox(SandboxConfig(products=20)) as sandbox:   # doctest: +SKIP
     ...     httpx.get(sandbox.endpoints.products_url, params={"$top": 1}).json()
@@ -28,7 +43,8 @@ from typing import Any
 import anyio
 import uvicorn
 from starlette.applications import Starlette
-from starlette.responses import Response
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -62,13 +78,18 @@ RUNTIME_KNOBS = frozenset(
 KNOB_ALIASES = {"quota": "max_connections"}
 
 STARTUP_TIMEOUT = 30.0
+#: The per-user statistics route, on the catalogue origin (see the module docstring).
+STATS_PATH = "/odata/v1/_sandbox/stats"
 _VALUE = re.compile(r"/odata/v1/(Products|Bursts)\([^/]*\)/\$value")
 
 
 def classify(origin: str, path: str) -> str:
-    """Counter name of a request: token, search, product(_redirect), burst, s3_disabled, other."""
+    """Counter name of a request: token, search, product(_redirect), burst, s3_disabled,
+    stats, other."""
     if "/protocol/openid-connect/" in path:
         return "token"
+    if origin == "catalogue" and path == STATS_PATH:
+        return "stats"
     value = _VALUE.fullmatch(path)
     if value and value[1] == "Products":
         return "product_redirect" if origin == "catalogue" else "product"
@@ -263,6 +284,7 @@ class Sandbox:
         )
         bursts = Bursts(downloads)
         catalogue_routes: list[BaseRoute] = [
+            Route(STATS_PATH, self._stats_route, methods=["GET"]),
             *tokens.routes(),
             *downloads.catalogue_routes(),
             *bursts.catalogue_routes(),
@@ -349,6 +371,9 @@ class Sandbox:
     def _current(self) -> SandboxConfig:
         return self._config
 
+    async def _stats_route(self, request: Request) -> JSONResponse:
+        return JSONResponse(self.stats())
+
     def _require_started(self) -> tuple[str, str]:
         if self._origins is None:
             raise RuntimeError("the sandbox is not running; use it as a context manager")
@@ -391,6 +416,15 @@ class Sandbox:
             token_url=self.token_url,
             s3_endpoint=self.s3_endpoint,
         )
+
+    @property
+    def users(self) -> list[dict[str, str]]:
+        """Every account the sandbox accepts: ``[{"username": ..., "password": ...}]``."""
+        return [{"username": name, "password": secret} for name, secret in self._config.accounts()]
+
+    def stats(self) -> dict[str, Any]:
+        """What ``GET <catalogue URL>/_sandbox/stats`` answers (see the module docstring)."""
+        return self.counters.stats(name for name, _ in self._config.accounts())
 
     @property
     def env(self) -> dict[str, str]:

@@ -57,7 +57,9 @@ class SandboxConfig:
         sizes: per-product payload size overrides by product Name, for benchmarks.
         burst_size: bytes of payload per burst zip.
         data_dir: where product zips are materialised (a temporary folder when None).
-        username, password: the one account the token endpoint accepts.
+        username, password: the first account the token endpoint accepts.
+        users: how many accounts it accepts, each with the quota ``max_connections``
+            (see `accounts`).
         access_token_lifetime, refresh_token_lifetime: seconds (CDSE: 600 / 3600).
         max_sessions: active password-grant sessions per user (CDSE: 100).
         max_connections: concurrent download connections per user before 429 DAT-ZIP-100.
@@ -87,6 +89,7 @@ class SandboxConfig:
     data_dir: Path | None = None
     username: str = "sandbox-user@example.com"
     password: str = "sandbox-password"
+    users: int = 1
     access_token_lifetime: float = 600.0
     refresh_token_lifetime: float = 3600.0
     max_sessions: int = 100
@@ -109,3 +112,14 @@ class SandboxConfig:
             raise ValueError(f"range_mode must be honor, ignore or reject, not {self.range_mode!r}")
         if self.max_connections < 1:
             raise ValueError("max_connections must be at least 1")
+        if self.users < 1:
+            raise ValueError("users must be at least 1")
+
+    def accounts(self) -> tuple[tuple[str, str], ...]:
+        """``(username, password)`` of every user: the first is ``username``/``password``,
+        user N (from 2) is ``username`` with ``-N`` before its ``@`` and ``password-N``."""
+        local, at, domain = self.username.partition("@")
+        found = [(self.username, self.password)]
+        for number in range(2, self.users + 1):
+            found.append((f"{local}-{number}{at}{domain}", f"{self.password}-{number}"))
+        return tuple(found)

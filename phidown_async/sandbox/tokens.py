@@ -163,7 +163,6 @@ class TokenService:
             reply = self._refresh(form)
         else:
             raise GrantError(400, "unsupported_grant_type", "Unsupported grant_type")
-        self._counters.grant(grant_type)
         return reply
 
     def _password(self, form: Mapping[str, str]) -> dict[str, Any]:
@@ -172,26 +171,31 @@ class TokenService:
         if not username:
             raise GrantError(400, "invalid_request", "Missing parameter: username")
         # Keycloak matches user names case-insensitively, passwords exactly.
-        known = username.lower() == config.username.lower() and hmac.compare_digest(
-            password.encode(), config.password.encode()
+        user = next(
+            (
+                name
+                for name, secret in config.accounts()
+                if username.lower() == name.lower()
+                and hmac.compare_digest(password.encode(), secret.encode())
+            ),
+            None,
         )
-        if not known:
+        if user is None:
             raise GrantError(401, "invalid_grant", "Invalid user credentials")
         now = self._clock()
         with self._lock:
             self._prune(now)
             active = sum(
-                1
-                for s in self._sessions.values()
-                if s.user == config.username and s.expires_at > now
+                1 for s in self._sessions.values() if s.user == user and s.expires_at > now
             )
             if active >= config.max_sessions:
                 self._counters.session_refused()
                 raise GrantError(401, "invalid_grant", "Invalid user credentials")
             sid = str(uuid.uuid4())
-            self._sessions[sid] = _Session(config.username, now + config.refresh_token_lifetime)
-            reply = self._issue(config, config.username, sid, now)
+            self._sessions[sid] = _Session(user, now + config.refresh_token_lifetime)
+            reply = self._issue(config, user, sid, now)
         self._counters.session_opened()
+        self._counters.grant("password", user)
         return reply
 
     def _refresh(self, form: Mapping[str, str]) -> dict[str, Any]:
@@ -211,7 +215,9 @@ class TokenService:
             if session is None or session.expires_at <= now:
                 raise GrantError(400, "invalid_grant", "Session not active")
             session.expires_at = now + config.refresh_token_lifetime
-            return self._issue(config, record.user, record.sid, now)
+            reply = self._issue(config, record.user, record.sid, now)
+        self._counters.grant("refresh_token", record.user)
+        return reply
 
     def _issue(self, config: SandboxConfig, user: str, sid: str, now: float) -> dict[str, Any]:
         access_exp = now + config.access_token_lifetime
