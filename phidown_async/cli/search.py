@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import anyio
-import pandas as pd
 import typer
 from rich.table import Table
 
-from ..catalogue.search import Search
 from ..config import Endpoints, Limits
 from ..errors import PhidownError, QueryError
 from ..query.parameters import SearchParams
-from ..session import Session
 from .console import EXIT_FAILED, fail, format_bytes, stdout
 from .options import SearchOptions, with_search_options
-from .results import ResultFileError, file_format, is_burst_frame, write_results
+
+if TYPE_CHECKING:  # the engine and pandas load when a search runs, not for --help
+    import pandas as pd
 
 # A terminal table is for looking; files are for everything.
 TABLE_ROWS = 50
@@ -34,6 +32,9 @@ def search_params(options: SearchOptions) -> SearchParams:
 async def _search(
     params: SearchParams, options: SearchOptions, endpoints: Endpoints, count_only: bool
 ) -> pd.DataFrame | int:
+    from ..catalogue.search import Search
+    from ..session import Session
+
     async with Session(endpoints, limits=Limits()) as session:
         search = Search(session, params, all_pages=not options.single_page)
         if count_only:
@@ -53,6 +54,8 @@ def run_search(options: SearchOptions, *, count_only: bool = False) -> pd.DataFr
     Raises:
         typer.Exit: 2 for invalid options, 1 when the catalogue fails.
     """
+    import anyio
+
     params = search_params(options)
     try:
         return anyio.run(_search, params, options, Endpoints.from_env(), count_only)
@@ -81,6 +84,8 @@ def _coverage(row: pd.Series) -> str:
 
 def results_table(df: pd.DataFrame, rows: int = TABLE_ROWS) -> Table:
     """A table of the first ``rows`` results (products or bursts)."""
+    from .results import is_burst_frame
+
     bursts = is_burst_frame(df)
     table = Table(title=f"{len(df)} {'bursts' if bursts else 'products'}", title_justify="left")
     if bursts:
@@ -140,6 +145,8 @@ def search(
 
     phidown-async search -c SENTINEL-1 -t SLC --start 2024-07-01 --end 2024-07-31 --out slc.csv
     """
+    from .results import ResultFileError, file_format, is_burst_frame, write_results
+
     if out is not None and count:
         fail("--count prints a number; leave out --out (or --count)")
     if out is not None:
