@@ -24,7 +24,7 @@ from . import ledger as _ledger
 from . import sandbox as _sandbox
 from . import search as _search
 from .console import EXIT_OK, PROGRAM
-from .logs import LEVELS, configure
+from .logs import LEVELS, configure, release
 
 PANEL = "Output and logging"
 
@@ -62,17 +62,12 @@ def _show_version(value: bool) -> None:
         raise typer.Exit(EXIT_OK)
 
 
-app = typer.Typer(
-    name=PROGRAM,
-    cls=_Commands,
-    no_args_is_help=True,
-    add_completion=True,
-    help="Search and download Copernicus Data Space data: fast, resumable, verified.",
-)
+app = typer.Typer(name=PROGRAM, cls=_Commands, no_args_is_help=True, add_completion=True)
 
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option(
@@ -100,6 +95,7 @@ def _root(
             count=True,
             help="Log more: -v every item's start and outcome, -vv everything.",
             rich_help_panel=PANEL,
+            show_default=False,
         ),
     ] = 0,
     log_level: Annotated[
@@ -128,6 +124,8 @@ def _root(
     Log records go to stderr (or --log-file); results and tables go to stdout.
     """
     configure(quiet, verbose, log_level, log_file)
+    # The demo and tests run commands in-process: leave no handler behind.
+    ctx.call_on_close(release)
 
 
 # Each command lives in its own module; register it here with one line.

@@ -72,10 +72,19 @@ def chosen_level(quiet: bool, verbose: int, level: str | None) -> int:
     return {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
 
 
+def release() -> None:
+    """Remove (and close) the handler `configure` set, when the command is over."""
+    logger = logging.getLogger(LOGGER)
+    for old in [h for h in logger.handlers if getattr(h, "phidown_cli", False)]:
+        logger.removeHandler(old)
+        old.close()
+    logger.setLevel(logging.NOTSET)
+
+
 def configure(quiet: bool, verbose: int, level: str | None, file: Path | None) -> Verbosity:
     """Point the ``phidown_async`` logger at stderr or ``file`` at the chosen level.
 
-    Calling it again (the demo runs commands in-process) replaces the handler it set before.
+    Calling it again replaces the handler it set before.
 
     Raises:
         typer.BadParameter: an unknown level, or a log file that cannot be opened.
@@ -83,10 +92,7 @@ def configure(quiet: bool, verbose: int, level: str | None, file: Path | None) -
     if quiet and verbose:
         raise typer.BadParameter("give -q or -v, not both", param_hint="-q/--quiet")
     chosen = chosen_level(quiet, verbose, level)
-    logger = logging.getLogger(LOGGER)
-    for old in [h for h in logger.handlers if getattr(h, "phidown_cli", False)]:
-        logger.removeHandler(old)
-        old.close()
+    release()
     handler: logging.Handler
     if file is not None:
         try:
@@ -99,6 +105,7 @@ def configure(quiet: bool, verbose: int, level: str | None, file: Path | None) -
         handler = _Stderr()
     handler.setFormatter(logging.Formatter(FORMAT))
     handler.phidown_cli = True  # type: ignore[attr-defined]
+    logger = logging.getLogger(LOGGER)
     logger.addHandler(handler)
     logger.setLevel(chosen)
     verbosity = Verbosity(level=chosen, quiet=quiet, to_file=file is not None)
