@@ -439,7 +439,9 @@ def download(
     transport: Annotated[
         Transport,
         typer.Option(
-            help="https (zips) or s3 (SAFE folders; needs S3 keys).", rich_help_panel=PANEL
+            case_sensitive=False,
+            help="https (zips) or s3 (SAFE folders; needs S3 keys).",
+            rich_help_panel=PANEL,
         ),
     ] = Transport.https,
     workers: Annotated[
