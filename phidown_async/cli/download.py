@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
@@ -42,6 +42,7 @@ from .console import (
     EXIT_USAGE,
     command_line,
     fail,
+    stderr,
     stdout,
 )
 from .options import SearchOptions, with_search_options
@@ -241,28 +242,24 @@ def _display(plan: DownloadPlan, progress: RunProgress, console: Console) -> Any
     return contextlib.nullcontext()
 
 
-def _run_failures() -> Any:
-    """The run's errors as one sentence and the exit code of each (context manager)."""
-
-    @contextlib.contextmanager
-    def translate() -> Any:
-        try:
-            yield
-        except CredentialsError as exc:
-            fail(str(exc), EXIT_USAGE)
-        except AuthError as exc:
-            fail(f"CDSE refused the account: {exc}", EXIT_FAILED)
-        except DiskFullError as exc:
-            fail(f"{exc}; free space and run the same command again", EXIT_FAILED)
-        except ConfigError as exc:
-            fail(str(exc), EXIT_USAGE)
-        except PhidownError as exc:
-            fail(f"the download could not go on: {exc}", EXIT_FAILED)
-        except (TypeError, ValueError) as exc:
-            # The items themselves are unusable (e.g. rows with neither Id nor Name).
-            fail(f"cannot download these items: {exc}", EXIT_USAGE)
-
-    return translate()
+@contextlib.contextmanager
+def _run_failures() -> Iterator[None]:
+    """The run's errors as one sentence each, with their exit codes."""
+    try:
+        yield
+    except CredentialsError as exc:
+        fail(str(exc), EXIT_USAGE)
+    except AuthError as exc:
+        fail(f"CDSE refused the account: {exc}", EXIT_FAILED)
+    except DiskFullError as exc:
+        fail(f"{exc}; free space and run the same command again", EXIT_FAILED)
+    except ConfigError as exc:
+        fail(str(exc), EXIT_USAGE)
+    except PhidownError as exc:
+        fail(f"the download could not go on: {exc}", EXIT_FAILED)
+    except (TypeError, ValueError) as exc:
+        # The items themselves are unusable (e.g. rows with neither Id nor Name).
+        fail(f"cannot download these items: {exc}", EXIT_USAGE)
 
 
 def execute(plan: DownloadPlan, console: Console | None = None) -> int:
@@ -292,8 +289,8 @@ def execute(plan: DownloadPlan, console: Console | None = None) -> int:
         console.print(f"Downloading {plan.count} {what} to {plan.out_dir}{why}", markup=False)
     with _run_failures(), _display(plan, progress, console):
         summary = anyio.run(interruptible, _download, plan, endpoints, access, sink)
-    if summary is None:
-        return _interrupted(console, plan)
+    if summary is None:  # with --json, stdout keeps to JSON
+        return _interrupted(stderr() if plan.as_json else console, plan)
     if plan.as_json:
         print(summary_json(summary), file=console.file, flush=True)
         return exit_code(summary)
