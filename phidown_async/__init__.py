@@ -8,7 +8,8 @@ Two ways in:
   ``download_bursts``, ``download_products_s3``.
 
 Downloads return a ``RunSummary`` of ``ItemResult``s and report progress as events
-(``ItemStarted``, ``BytesReceived``, ...) to an ``EventSink``.
+(``ItemStarted``, ``BytesReceived``, ...) to an ``EventSink``: ``progress_sink`` draws
+them on a terminal, ``LoggingSink`` turns them into ``logging`` records.
 """
 
 from importlib import import_module
@@ -38,6 +39,7 @@ _EXPORTS = {
     "ItemWaiting": ".events",
     "LedgerError": ".errors",
     "Limits": ".config",
+    "LoggingSink": ".logs",
     "NotFoundError": ".errors",
     "PhidownError": ".errors",
     "QueryError": ".errors",
@@ -61,6 +63,7 @@ _EXPORTS = {
     "download_products_s3": ".download.s3",
     "get_token": ".facade",
     "load_accounts": ".account_list",
+    "progress_sink": ".progress",
     "validate_search": ".query.parameters",
 }
 

@@ -27,6 +27,8 @@ S3_KEYS_MANAGER_URL = "https://eodata-s3keysmanager.dataspace.copernicus.eu/"
 CLIENT_ID = "cdse-public"
 #: Connections a general CDSE account may hold at once.
 DEFAULT_CONNECTIONS = 4
+#: Bytes per second one connection of a general account carries at most (CDSE's cap).
+CONNECTION_RATE = 20_000_000
 #: Environment variables holding CDSE's S3 keys; the generic AWS ones are used only when S3
 #: is asked for explicitly (they often belong to other work).
 CDSE_S3_VARIABLES = ("CDSE_S3_ACCESS_KEY", "CDSE_S3_SECRET_KEY")

@@ -17,12 +17,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-
-import anyio
-import httpx
-import tenacity
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError, ServiceError
+
+if TYPE_CHECKING:
+    import tenacity
+
+# httpx, tenacity and anyio are imported where they are used: the command line reads this
+# module's defaults for its --help, which must not wait for them.
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
@@ -119,6 +122,8 @@ def is_retryable(exc: BaseException, statuses: frozenset[int] = RETRYABLE_STATUS
         return exc.status in statuses
     if isinstance(exc, RetryableError):
         return True
+    import httpx
+
     if isinstance(exc, httpx.HTTPStatusError):
         return exc.response.status_code in statuses
     return isinstance(exc, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError)
@@ -206,6 +211,8 @@ class RetryPolicy:
                 with attempt:
                     await fetch()
         """
+        import anyio
+        import tenacity
 
         def wait(state: tenacity.RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None

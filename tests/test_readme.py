@@ -7,7 +7,9 @@ the page. Whatever the machine has set of ``CDSE_*``, ``AWS_*`` or ``PHIDOWN_*``
 first: a user of the sandbox would not have it either.
 
 Rules for bash blocks: every command line that starts with ``phidown-async`` runs through
-the installed console script and must exit 0. Any other line must be a comment, an
+the installed console script and must exit 0; one that pipes into another program
+(``phidown-async search ... | head -1``) runs through bash with ``pipefail``, so the whole
+pipeline must exit 0. Any other line must be a comment, an
 ``export`` (setup for the real CDSE, which the sandbox's variables replace here) or a
 ``make`` line. A block made only of ``make`` lines is not run: those are the project's own
 entry points (``make test`` would run this test again, ``make demo`` is run by hand).
@@ -118,8 +120,13 @@ def test_readme_block_runs(
         if not line.startswith("phidown-async "):
             continue
         args = shlex.split(line, comments=True)[1:]
+        command = [*program(), *args]
+        if "|" in args:
+            head = args.index("|")
+            pipeline = f"{shlex.join([*program(), *args[:head]])} | {shlex.join(args[head + 1 :])}"
+            command = ["bash", "-c", f"set -o pipefail; {pipeline}"]
         done = subprocess.run(
-            [*program(), *args],
+            command,
             env=env,
             cwd=workdir,
             capture_output=True,

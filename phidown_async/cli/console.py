@@ -31,14 +31,23 @@ current_args: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
 )
 
 
+class _Output(Console):
+    """A console that lets a closed pipe (``| head -1``) reach the command group, which
+    ends the run quietly with exit 0 (rich itself would exit 1)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError
+
+
 def stdout() -> Console:
     """A console on stdout (colours and live displays only when it is a terminal)."""
-    return Console(highlight=False, soft_wrap=False)
+    return _Output(highlight=False, soft_wrap=False)
 
 
 def stderr() -> Console:
     """A console on stderr for error messages."""
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    return _Output(stderr=True, highlight=False, soft_wrap=True)
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:

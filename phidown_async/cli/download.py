@@ -4,7 +4,9 @@ Items come from a search result file, from product names or Ids, or from search 
 The run goes through the engine (`download_products`, `download_bursts`,
 `download_products_s3`) with a progress renderer as its event sink. Ctrl-C cancels the run:
 the engine keeps every ``.part`` file and puts its ledger claims back, so running the same
-command again resumes where it stopped.
+command again resumes where it stopped. ``--dry-run`` plans the run without fetching
+(`dryrun`); ``--json`` prints the summary as JSON instead of the human output. The engine
+is imported when a command runs, not for ``--help``.
 """
 
 from __future__ import annotations
@@ -12,19 +14,16 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import anyio
-import pandas as pd
 import typer
 from rich.console import Console
 
 from ..account_list import Account, load_accounts
-from ..concurrency import FirstErrorGroup
 from ..config import (
     DEFAULT_LOWEST_SPEED,
     DEFAULT_SPEED_TIME,
@@ -33,28 +32,29 @@ from ..config import (
     Limits,
     S3Keys,
 )
-from ..download import LEDGER_NAME, download_products
-from ..download.bursts import download_bursts
-from ..download.results import RunSummary
-from ..download.transports import choose_transport
 from ..errors import AuthError, ConfigError, CredentialsError, DiskFullError, PhidownError
-from ..events import EventSink
+from ..events import Event, EventSink
 from ..ledger import Ledger
 from ..retry import RetryPolicy
-from ..session import Session
+from . import logs
 from .console import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
     command_line,
     fail,
+    stderr,
     stdout,
 )
 from .options import SearchOptions, with_search_options
 from .progress import LiveDisplay, LogLines, RunProgress
-from .report import print_report
-from .results import FORMATS, ResultFileError, is_burst_frame, read_results
-from .search import run_search
+from .report import exit_code, print_report, summary_json
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..download.preview import DownloadPreview
+    from ..download.results import RunSummary
 
 __all__ = ["DownloadPlan", "Transport", "download", "execute", "gather_items", "interruptible"]
 
@@ -90,6 +90,7 @@ class DownloadPlan:
         sizes, names: expected sizes and display names by Id, when known.
         wait: wait for items another process holds (else leave them to it).
         accounts: several accounts sharing the run (HTTPS); empty for the environment's one.
+        as_json: print the summary as JSON, and no progress or other human output.
     """
 
     items: Any
@@ -107,10 +108,20 @@ class DownloadPlan:
     sizes: dict[str, int] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
     accounts: tuple[Account, ...] = ()
+    as_json: bool = False
 
     @property
     def ledger_path(self) -> Path:
+        from ..download import LEDGER_NAME
+
         return self.ledger if self.ledger is not None else self.out_dir / LEDGER_NAME
+
+    @property
+    def kind(self) -> str:
+        """The ledger's kind of the plan's items: ``product``, ``burst`` or ``s3``."""
+        if self.bursts:
+            return "burst"
+        return "s3" if self.transport == Transport.s3.value else "product"
 
 
 @dataclass(frozen=True)
@@ -125,6 +136,8 @@ def _access(plan: DownloadPlan) -> _Access:
     put them."""
     if plan.accounts:
         return _Access(why=f"{len(plan.accounts)} accounts")
+    from ..download.transports import choose_transport
+
     try:
         if plan.bursts:
             return _Access(credentials=Credentials.from_env())
@@ -141,6 +154,10 @@ async def _download(
 ) -> RunSummary:
     if plan.accounts:
         return await _download_accounts(plan, endpoints, sink)
+    from ..download import download_products
+    from ..download.bursts import download_bursts
+    from ..session import Session
+
     # share_login: the runs of one process (ledger --retry-failed runs one per kind of
     # item) log in once.
     async with Session(
@@ -172,6 +189,9 @@ async def _download_accounts(
     plan: DownloadPlan, endpoints: Endpoints, sink: EventSink
 ) -> RunSummary:
     """The run over several accounts: the engine opens a session per account."""
+    from ..download import download_products
+    from ..download.bursts import download_bursts
+
     fetch = download_bursts if plan.bursts else download_products
     extra: dict[str, Any] = {} if plan.bursts else {"verify": plan.verify, "extract": plan.extract}
     return await fetch(
@@ -192,6 +212,10 @@ async def interruptible(
     func: Callable[..., Awaitable[RunSummary]], *args: Any
 ) -> RunSummary | None:
     """Run ``func(*args)``; None when SIGINT/SIGTERM stopped it (after it cleaned up)."""
+    import anyio
+
+    from ..concurrency import FirstErrorGroup
+
     result: RunSummary | None = None
     watch_signals = threading.current_thread() is threading.main_thread()
     async with FirstErrorGroup() as group:
@@ -229,31 +253,30 @@ def _interrupted(console: Console, plan: DownloadPlan) -> int:
     return EXIT_INTERRUPTED
 
 
-def execute(plan: DownloadPlan, console: Console | None = None) -> int:
-    """Run ``plan`` with live progress (or log lines), then print the summary.
+def _fan_out(*sinks: EventSink) -> EventSink:
+    def sink(event: Event) -> None:
+        for each in sinks:
+            each(event)
 
-    Returns:
-        The exit code: 0 all verified, 1 some failed, 130 interrupted.
+    return sink
 
-    Raises:
-        typer.Exit: 2 when credentials are missing or refused or the ledger cannot be used,
-            1 when the run could not go on (e.g. the disk is full).
-    """
-    console = console or stdout()
-    access = _access(plan)
-    endpoints = Endpoints.from_env()
-    progress = RunProgress(plan.count, sizes=plan.sizes, names=plan.names)
-    what = "bursts" if plan.bursts else f"products over {plan.transport.upper()}"
-    why = f" ({access.why})" if access.why else ""
-    console.print(f"Downloading {plan.count} {what} to {plan.out_dir}{why}", markup=False)
+
+def _display(plan: DownloadPlan, progress: RunProgress, console: Console) -> Any:
+    """The progress view of the run: live on a terminal, log lines elsewhere, none when
+    quiet or printing JSON."""
+    if plan.as_json or logs.current.get().quiet:
+        return contextlib.nullcontext()
     if console.is_terminal:
-        display: contextlib.AbstractContextManager[Any] = LiveDisplay(progress, console).live()
-    else:
-        LogLines(progress, console.file)
-        display = contextlib.nullcontext()
+        return LiveDisplay(progress, console).live()
+    LogLines(progress, console.file)
+    return contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _run_failures() -> Iterator[None]:
+    """The run's errors as one sentence each, with their exit codes."""
     try:
-        with display:
-            summary = anyio.run(interruptible, _download, plan, endpoints, access, progress)
+        yield
     except CredentialsError as exc:
         fail(str(exc), EXIT_USAGE)
     except AuthError as exc:
@@ -267,12 +290,96 @@ def execute(plan: DownloadPlan, console: Console | None = None) -> int:
     except (TypeError, ValueError) as exc:
         # The items themselves are unusable (e.g. rows with neither Id nor Name).
         fail(f"cannot download these items: {exc}", EXIT_USAGE)
-    if summary is None:
-        return _interrupted(console, plan)
+
+
+def execute(plan: DownloadPlan, console: Console | None = None) -> int:
+    """Run ``plan`` with live progress (or log lines), then print the summary.
+
+    Returns:
+        The exit code: 0 all verified, 1 some failed, 130 interrupted.
+
+    Raises:
+        typer.Exit: 2 when credentials are missing or refused or the ledger cannot be used,
+            1 when the run could not go on (e.g. the disk is full).
+    """
+    import anyio
+
+    console = console or stdout()
+    access = _access(plan)
+    endpoints = Endpoints.from_env()
+    progress = RunProgress(plan.count, sizes=plan.sizes, names=plan.names)
+    sink: EventSink = progress
+    if logs.current.get().log_events:
+        from ..logs import LoggingSink
+
+        sink = _fan_out(progress, LoggingSink())
+    if not plan.as_json and not logs.current.get().quiet:
+        what = "bursts" if plan.bursts else f"products over {plan.transport.upper()}"
+        why = f" ({access.why})" if access.why else ""
+        console.print(f"Downloading {plan.count} {what} to {plan.out_dir}{why}", markup=False)
+    with _run_failures(), _display(plan, progress, console):
+        summary = anyio.run(interruptible, _download, plan, endpoints, access, sink)
+    if summary is None:  # with --json, stdout keeps to JSON
+        return _interrupted(stderr() if plan.as_json else console, plan)
+    if plan.as_json:
+        print(summary_json(summary), file=console.file, flush=True)
+        return exit_code(summary)
     return print_report(console, summary, command_line())
 
 
+def _nothing(console: Console, *, as_json: bool, dry: bool, connections: int) -> None:
+    """The output of a run without items (a search that matched nothing)."""
+    if not as_json:
+        console.print("Nothing to download: no items matched.")
+        return
+    if dry:
+        from ..download.preview import DownloadPreview
+        from .dryrun import as_json as plan_json
+
+        print(plan_json(DownloadPreview(()), connections), file=console.file, flush=True)
+        return
+    from ..download.results import RunSummary
+
+    print(summary_json(RunSummary((), 0.0)), file=console.file, flush=True)
+
+
+async def _preview(plan: DownloadPlan, endpoints: Endpoints) -> DownloadPreview:
+    from ..download.preview import preview_download
+    from ..session import Session
+
+    async with Session(endpoints, limits=plan.limits, retry=plan.retry) as session:
+        return await preview_download(
+            plan.items,
+            plan.out_dir,
+            session=session,
+            kind=plan.kind,  # type: ignore[arg-type]
+            ledger_path=plan.ledger_path,
+        )
+
+
+def dry_run(plan: DownloadPlan, console: Console | None = None) -> None:
+    """Print what ``plan`` would fetch (items, sizes, already there, bytes, time); fetch
+    nothing and need no credentials.
+
+    Raises:
+        typer.Exit: as `execute`, when the look-ups or the ledger fail.
+    """
+    import anyio
+
+    from .dryrun import as_json, print_plan
+
+    console = console or stdout()
+    with _run_failures():
+        preview = anyio.run(_preview, plan, Endpoints.from_env())
+    if plan.as_json:
+        print(as_json(preview, plan.limits.connections), file=console.file, flush=True)
+    else:
+        print_plan(console, preview, plan.limits.connections)
+
+
 def _is_result_file(ref: str) -> bool:
+    from .results import FORMATS
+
     return Path(ref).suffix.lower() in FORMATS
 
 
@@ -282,6 +389,11 @@ def gather_items(refs: list[str], search: SearchOptions) -> tuple[list[Any], pd.
     Raises:
         typer.Exit: 2 when nothing (or too much) was given, or a file cannot be read.
     """
+    import pandas as pd
+
+    from .results import ResultFileError, read_results
+    from .search import run_search
+
     if refs and search.given():
         fail("give either items (files, names, Ids) or search options, not both")
     if not refs and not search.given():
@@ -354,7 +466,9 @@ def download(
     transport: Annotated[
         Transport,
         typer.Option(
-            help="https (zips) or s3 (SAFE folders; needs S3 keys).", rich_help_panel=PANEL
+            case_sensitive=False,
+            help="https (zips) or s3 (SAFE folders; needs S3 keys).",
+            rich_help_panel=PANEL,
         ),
     ] = Transport.https,
     workers: Annotated[
@@ -452,6 +566,25 @@ def download(
             show_default=False,
         ),
     ] = None,
+    dry_run_: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Plan only, fetch nothing: items, sizes, what is already there (verified "
+            "on disk and in the ledger), bytes to fetch and the time that takes at "
+            "--connections x 20 MB/s. Needs no credentials.",
+            rich_help_panel=PANEL,
+        ),
+    ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the run's summary (or the --dry-run plan) as JSON on stdout, "
+            "and nothing else there.",
+            rich_help_panel=PANEL,
+        ),
+    ] = False,
     *,
     search: SearchOptions,
 ) -> None:
@@ -463,15 +596,17 @@ def download(
 
     Example:
 
-    phidown-async download slc.csv --out-dir data/
+    phidown-async download slc.csv --out-dir data/ --dry-run
     """
+    from .results import is_burst_frame
+
     if transport is Transport.s3 and (bursts or search.burst_mode):
         fail("bursts are cut on demand over HTTPS; --transport s3 is for products")
     refs = list(items or [])
     rows, frame = gather_items(refs, search)
     console = stdout()
     if not rows:
-        console.print("Nothing to download: no items matched.")
+        _nothing(console, as_json=as_json, dry=dry_run_, connections=connections)
         return
     is_bursts = bursts
     if is_bursts is None:
@@ -507,7 +642,11 @@ def download(
         sizes={} if is_bursts or transport is Transport.s3 else sizes,
         names=names,
         accounts=listed,
+        as_json=as_json,
     )
+    if dry_run_:
+        dry_run(plan, console)
+        return
     code = execute(plan, console)
     if code:
         raise typer.Exit(code)

@@ -1,15 +1,16 @@
-"""``phidown-async ledger``: what a download folder's ledger says, and retrying its failures."""
+"""``phidown-async ledger``: what a download folder's ledger says (a table or JSON), and
+retrying its failures."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
 from ..config import Limits
-from ..download import LEDGER_NAME
 from ..errors import ConfigError
 from ..ledger import STATES, Ledger, LedgerRow
 from ..retry import RetryPolicy
@@ -25,6 +26,8 @@ def ledger_file(path: Path) -> Path:
     Raises:
         typer.Exit: 2 when there is no ledger there.
     """
+    from ..download import LEDGER_NAME
+
     candidate = path / LEDGER_NAME if path.is_dir() else path
     if not candidate.is_file():
         fail(f"no ledger at {candidate}; downloads write one into their output folder")
@@ -66,6 +69,42 @@ def accounts_table(rows: list[LedgerRow]) -> Table | None:
     return table
 
 
+def _row(row: LedgerRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "kind": row.kind,
+        "state": row.state,
+        "attempts": row.attempts,
+        "bytes": row.bytes,
+        "size": row.size,
+        "path": row.path,
+        "error": row.error,
+        "account": row.account,
+    }
+
+
+def report_json(file: Path, ledger: Ledger) -> str:
+    """The ledger as one JSON document: items and bytes by state, totals, the failed items."""
+    summary = ledger.summary()
+    rows = ledger.rows()
+    states = {
+        state: {
+            "items": sum(1 for row in rows if row.state == state),
+            "bytes": sum(row.bytes for row in rows if row.state == state),
+        }
+        for state in STATES
+    }
+    return json.dumps(
+        {
+            "ledger": str(file),
+            "states": states,
+            "total": {"items": summary.total, "bytes": summary.bytes},
+            "failures": [_row(row) for row in rows if row.state == "failed"],
+        }
+    )
+
+
 def failures_table(rows: list[LedgerRow]) -> Table:
     """The failed items: name, kind, tries and the recorded reason."""
     table = Table(title="Failures", title_justify="left", title_style="bold red")
@@ -79,7 +118,12 @@ def failures_table(rows: list[LedgerRow]) -> Table:
 
 
 def _retry_plans(
-    rows: list[LedgerRow], path: Path, out_dir: Path, limits: Limits, retry: RetryPolicy
+    rows: list[LedgerRow],
+    path: Path,
+    out_dir: Path,
+    limits: Limits,
+    retry: RetryPolicy,
+    as_json: bool = False,
 ) -> list[DownloadPlan]:
     """One plan per kind of failed item; Ids are looked up in the catalogue again."""
     plans = []
@@ -99,6 +143,7 @@ def _retry_plans(
                 limits=limits,
                 retry=retry,
                 names={row.id: row.name for row in chosen if row.name},
+                as_json=as_json,
             )
         )
     return plans
@@ -122,6 +167,14 @@ def ledger(
     ] = None,
     workers: Annotated[int, typer.Option(min=1, help="Items in flight when retrying.")] = 4,
     connections: Annotated[int, typer.Option(min=1, help="Connections to CDSE when retrying.")] = 4,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the report as JSON (states, totals, every failure); with "
+            "--retry-failed, each retry run's summary as one JSON line instead.",
+        ),
+    ] = False,
 ) -> None:
     """Show a download ledger: items and bytes by state, failures, and retry them.
 
@@ -135,15 +188,19 @@ def ledger(
     console = stdout()
     try:
         with Ledger(file, readonly=True) as book:
-            console.print(f"Ledger {file}", markup=False, soft_wrap=True)
-            console.print(state_table(book))
-            by_account = accounts_table(book.rows())
-            if by_account is not None:
-                console.print(by_account)
+            if as_json and not retry_failed:
+                print(report_json(file, book), file=console.file, flush=True)
+                return
+            if not as_json:
+                console.print(f"Ledger {file}", markup=False, soft_wrap=True)
+                console.print(state_table(book))
+                by_account = accounts_table(book.rows())
+                if by_account is not None:
+                    console.print(by_account)
             failed = book.rows("failed")
     except ConfigError as exc:
         fail(str(exc))
-    if failures:
+    if failures and not as_json:
         if failed:
             console.print(failures_table(failed))
         else:
@@ -151,7 +208,8 @@ def ledger(
     if not retry_failed:
         return
     if not failed:
-        console.print("Nothing to retry.")
+        if not as_json:
+            console.print("Nothing to retry.")
         return
     plans = _retry_plans(
         failed,
@@ -159,6 +217,7 @@ def ledger(
         out_dir if out_dir is not None else file.parent,
         Limits(connections=connections, workers=workers),
         RetryPolicy(),
+        as_json,
     )
     code = EXIT_OK
     for plan in plans:

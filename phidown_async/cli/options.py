@@ -2,7 +2,8 @@
 
 Every parameter of phidown's ``query_by_filter`` is an option; `with_search_options` adds
 them to a typer command and hands the command one `SearchOptions` value instead of twenty
-keyword arguments. The AOI may be WKT or a GeoJSON file; attributes are ``key=value``.
+keyword arguments. The AOI may be WKT or a GeoJSON file; attributes are ``key=value``;
+choices are taken in any case and ``--end`` given as a date includes that day (`wording`).
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Annotated, Any
 
-import shapely
-import shapely.geometry
 import typer
-from shapely.errors import GEOSException
 
+from ..data import valid_values
+from ..errors import QueryError
 from ..query.parameters import MAX_TOP, SearchParams, validate_search
+from . import wording
 
 PANEL = "Search options"
 BURST_PANEL = "Burst search options (with --burst-mode)"
@@ -53,13 +54,21 @@ _OPTIONS: tuple[tuple[str, Any, Any], ...] = (
     (
         "start",
         Annotated[
-            str | None, _option("--start", help="Start of the period, ISO 8601 (2024-06-01).")
+            str | None,
+            _option("--start", help="Start of the period, ISO 8601 (2024-06-01), inclusive."),
         ],
         None,
     ),
     (
         "end",
-        Annotated[str | None, _option("--end", help="End of the period, ISO 8601.")],
+        Annotated[
+            str | None,
+            _option(
+                "--end",
+                help="End of the period, ISO 8601. A date alone includes that whole day "
+                "(--end 2024-07-31: all of July 31st); a date-time is exclusive for products.",
+            ),
+        ],
         None,
     ),
     (
@@ -261,34 +270,52 @@ class SearchOptions:
         """The validated search parameters.
 
         Raises:
-            QueryError, QueryTypeError: a value is invalid (phidown's messages).
-            typer.BadParameter: the AOI file or an attribute cannot be read.
+            QueryError, QueryTypeError: a value is invalid (the message names the option).
+            typer.BadParameter: the AOI file, an attribute, a date or a choice is unusable.
         """
+        tables = valid_values()
+        collection = wording.choice(self.collection, tables.collections)
+        if collection is not None and collection not in tables.collections:
+            raise typer.BadParameter(
+                f"{collection!r} is not a collection; use one of {', '.join(tables.collections)}",
+                param_hint="--collection",
+            )
+        product_type = self.product_type
+        if product_type is not None and not self.burst_mode:
+            product_type = wording.product_type(product_type, collection or "SENTINEL-1", tables)
+        start = wording.checked_date(self.start, "--start")
+        end = wording.inclusive_end(wording.checked_date(self.end, "--end"), self.burst_mode)
         values: dict[str, Any] = {
-            "collection_name": self.collection,
-            "product_type": self.product_type,
-            "orbit_direction": self.orbit_direction,
+            "collection_name": collection,
+            "product_type": product_type,
+            "orbit_direction": wording.choice(self.orbit_direction, tables.orbit_directions),
             "cloud_cover_threshold": self.cloud_cover,
             "attributes": parse_attributes(self.attribute) if self.attribute else None,
             "aoi_wkt": load_aoi(self.aoi) if self.aoi is not None else None,
-            "start_date": self.start,
-            "end_date": self.end,
+            "start_date": start,
+            "end_date": end,
             "skip": self.skip,
             "order_by": self.order_by,
             "burst_mode": self.burst_mode,
             "burst_id": self.burst_id,
             "absolute_burst_id": self.absolute_burst_id,
-            "swath_identifier": self.swath,
+            "swath_identifier": wording.choice(self.swath, tables.swath_identifiers),
             "parent_product_name": self.parent_product_name,
-            "parent_product_type": self.parent_product_type,
+            "parent_product_type": wording.choice(
+                self.parent_product_type, tables.parent_product_types
+            ),
             "parent_product_id": self.parent_product_id,
             "datatake_id": self.datatake_id,
             "relative_orbit_number": self.relative_orbit,
-            "operational_mode": self.operational_mode,
-            "polarisation_channels": self.polarisation,
-            "platform_serial_identifier": self.platform,
+            "operational_mode": wording.choice(self.operational_mode, tables.operational_modes),
+            "polarisation_channels": wording.choice(
+                self.polarisation, tables.polarisation_channels
+            ),
+            "platform_serial_identifier": wording.choice(
+                self.platform, tables.platform_serial_identifiers
+            ),
         }
-        if self.collection is None:
+        if collection is None:
             values.pop("collection_name")  # phidown's default, SENTINEL-1
         if self.order_by is None:
             values.pop("order_by")
@@ -297,7 +324,10 @@ class SearchOptions:
             top = self.limit
         if top is not None:
             values["top"] = top
-        return validate_search(**values)
+        try:
+            return validate_search(**values)
+        except QueryError as exc:  # phidown's words for the facade; the options' here
+            raise type(exc)(wording.in_cli_terms(str(exc))) from None
 
 
 def with_search_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -361,6 +391,10 @@ def load_aoi(value: str) -> str:
     looks_like_file = path.suffix.lower() in (".geojson", ".json")
     if not looks_like_file and not _is_file(path):
         return value
+    import shapely  # only for a GeoJSON file: keeps --help quick
+    import shapely.geometry
+    from shapely.errors import GEOSException
+
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:

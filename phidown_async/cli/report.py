@@ -1,12 +1,18 @@
-"""The end of a download run: the summary table, every failure with its reason, the exit code."""
+"""The end of a download run: the summary table, every failure with its reason, the exit code;
+or the same as one JSON document (``--json``)."""
 
 from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
-from ..download.results import ItemResult, RunSummary
 from .console import EXIT_FAILED, EXIT_OK, format_bytes, format_duration
+
+if TYPE_CHECKING:
+    from ..download.results import ItemResult, RunSummary
 
 
 def unverified(summary: RunSummary) -> list[ItemResult]:
@@ -113,3 +119,37 @@ def print_report(console: Console, summary: RunSummary, resume_hint: str | None)
     elif not held:
         console.print(f"All {len(summary.results)} items verified.", markup=False)
     return exit_code(summary)
+
+
+def _result(result: ItemResult) -> dict[str, Any]:
+    return {
+        "id": result.id,
+        "name": result.name,
+        "status": result.status,
+        "path": str(result.path) if result.path is not None else None,
+        "reason": result.reason,
+        "attempts": result.attempts,
+        "bytes": result.bytes,
+        "size": result.size,
+        "checksum": result.checksum,
+        "permanent": result.permanent,
+        "notes": list(result.notes),
+    }
+
+
+def summary_json(summary: RunSummary) -> str:
+    """The run as one JSON document: its counts, bytes, time, exit code and every item."""
+    already = sum(1 for r in summary.results if r.status == "skipped" and r.path is not None)
+    return json.dumps(
+        {
+            "items": len(summary.results),
+            "downloaded": summary.downloaded,
+            "already_there": already,
+            "failed": summary.failed,
+            "held_elsewhere": len(held_elsewhere(summary)),
+            "bytes": summary.bytes,
+            "seconds": round(summary.seconds, 3),
+            "exit_code": exit_code(summary),
+            "results": [_result(r) for r in summary.results],
+        }
+    )

@@ -5,30 +5,19 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import anyio
-import pandas as pd
 import typer
 from rich.table import Table
 
-from ..catalogue.search import Search
-from ..catalogue.tidy import tidy
 from ..config import Endpoints, Limits
 from ..errors import PhidownError, QueryError
 from ..query.parameters import SearchParams
-from ..session import Session
 from .console import EXIT_FAILED, fail, format_bytes, stdout
 from .options import SearchOptions, with_search_options
-from .results import (
-    KINDS,
-    ResultFileError,
-    file_format,
-    is_burst_frame,
-    render,
-    require_geopandas,
-    write_results,
-)
+
+if TYPE_CHECKING:  # the engine and pandas load when a search runs, not for --help
+    import pandas as pd
 
 # A terminal table is for looking; files are for everything.
 TABLE_ROWS = 50
@@ -45,6 +34,9 @@ def search_params(options: SearchOptions) -> SearchParams:
 async def _search(
     params: SearchParams, options: SearchOptions, endpoints: Endpoints, count_only: bool
 ) -> pd.DataFrame | int:
+    from ..catalogue.search import Search
+    from ..session import Session
+
     async with Session(endpoints, limits=Limits()) as session:
         search = Search(session, params, all_pages=not options.single_page)
         if count_only:
@@ -64,6 +56,8 @@ def run_search(options: SearchOptions, *, count_only: bool = False) -> pd.DataFr
     Raises:
         typer.Exit: 2 for invalid options, 1 when the catalogue fails.
     """
+    import anyio
+
     params = search_params(options)
     try:
         return anyio.run(_search, params, options, Endpoints.from_env(), count_only)
@@ -92,6 +86,8 @@ def _coverage(row: pd.Series) -> str:
 
 def results_table(df: pd.DataFrame, rows: int = TABLE_ROWS) -> Table:
     """A table of the first ``rows`` results (products or bursts)."""
+    from .results import is_burst_frame
+
     bursts = is_burst_frame(df)
     table = Table(title=f"{len(df)} {'bursts' if bursts else 'products'}", title_justify="left")
     if bursts:
@@ -131,6 +127,8 @@ STDOUT = "-"
 
 def output_kind(out: Path | None, chosen: str | None, as_json: bool, count: bool) -> str | None:
     """The format to write ``--out`` in (None without ``--out``), or exit 2 with the reason."""
+    from .results import KINDS, ResultFileError, file_format
+
     if chosen is not None and chosen.lower() not in KINDS:
         fail(f"--format {chosen}: choose one of {', '.join(KINDS)}")
     if out is None:
@@ -157,6 +155,8 @@ def output_kind(out: Path | None, chosen: str | None, as_json: bool, count: bool
 
 def _ready(kind: str) -> str:
     """``kind``, once what writing it needs is known to be installed (else exit 2)."""
+    from .results import ResultFileError, require_geopandas
+
     if kind == "parquet":
         try:
             require_geopandas()
@@ -214,6 +214,9 @@ def search(
 
     phidown-async search -c SENTINEL-1 -t SLC --start 2024-07-01 --end 2024-07-31 --out slc.csv
     """
+    from ..catalogue.tidy import tidy
+    from .results import ResultFileError, is_burst_frame, render, write_results
+
     kind = output_kind(out, output_format, as_json, count)
     console = stdout()
     found = run_search(search, count_only=count)

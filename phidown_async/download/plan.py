@@ -53,7 +53,8 @@ class Job:
     ignored_checksums: tuple[IgnoredChecksum, ...] = ()
 
 
-def _size(value: Any) -> int | None:
+def catalogue_size(value: Any) -> int | None:
+    """A catalogue `ContentLength` as bytes; None when missing, not a number, or 0."""
     if is_missing(value) or isinstance(value, bool):
         return None
     try:
@@ -126,7 +127,7 @@ def plan_jobs(
                 url=f"{base}/Products({quote(item_id, safe='-')})/$value",
                 target=target,
                 part=target.with_name(target.name + PART_SUFFIX),
-                size=_size(entity.get("ContentLength")),
+                size=catalogue_size(entity.get("ContentLength")),
                 checksums=checksums,
                 ignored_checksums=ignored,
             )

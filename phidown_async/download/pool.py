@@ -55,7 +55,8 @@ async def _ledger(func: Callable[..., object], *args: object, **kwargs: object) 
         return await anyio.to_thread.run_sync(functools.partial(func, *args, **kwargs))
 
 
-def _still_there(path: str | None, size: int | None) -> bool:
+def still_there(path: str | None, size: int | None) -> bool:
+    """True when the file a ledger row names is in place: not a link, of its size if known."""
     if not path:
         return False
     try:
@@ -96,7 +97,7 @@ class _Run:
         self._told: set[str] = set()
 
     async def _done_before(self, job: Job, path: str | None, size: int | None) -> bool:
-        if not _still_there(path, size):
+        if not still_there(path, size):
             return False
         return self.settled is None or await self.settled(job)
 
