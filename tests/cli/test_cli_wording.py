@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from conftest import AOI, CliRun
 
@@ -73,7 +74,8 @@ def test_a_date_only_end_includes_that_whole_day(cli: CliRun) -> None:
         "search", "--aoi", AOI, "--start", "2024-01-01", "--end", "2024-12-31", "-o", "a.json"
     )
     assert found.exit_code == 0, found.output
-    starts = [row["ContentDate"]["Start"] for row in read_results("a.json").to_dict("records")]
+    # Saved results are the tidy view: acquisition starts in the UTC column "start".
+    starts = [pd.Timestamp(start).isoformat() for start in read_results("a.json")["start"]]
     day = starts[0][:10]
     on_that_day = sum(1 for start in starts if start.startswith(day))
 
