@@ -99,23 +99,30 @@ def test_every_bash_line_is_run_or_allowed() -> None:
             assert line.startswith(("phidown-async ", "export ", "make ")), line
 
 
-@pytest.mark.parametrize(("index", "language", "code"), [(i, *b) for i, b in enumerate(blocks())])
-def test_readme_block_runs(
-    index: int, language: str, code: str, env: dict[str, str], workdir: Path
-) -> None:
-    if language == "python":
-        done = subprocess.run(
-            [sys.executable, "-c", code],
-            env=env,
-            cwd=workdir,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, f"block {index}:\n{code}\n{done.stdout}\n{done.stderr}"
-        return
-    if is_make_only(code):
-        pytest.skip("make targets are the project's entry points, run by hand")
+@pytest.mark.timeout(600)  # every example of the page, each a process of its own
+def test_readme_blocks_run_in_page_order(env: dict[str, str], workdir: Path) -> None:
+    """One test, not one per block: blocks use files that earlier blocks made, so they must
+    run in one process (and one folder) in page order, which pytest-xdist does not keep."""
+    for index, (language, code) in enumerate(blocks()):
+        if language == "python":
+            run_python_block(index, code, env, workdir)
+        elif not is_make_only(code):
+            run_bash_block(index, code, env, workdir)
+
+
+def run_python_block(index: int, code: str, env: dict[str, str], workdir: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, f"block {index}:\n{code}\n{done.stdout}\n{done.stderr}"
+
+
+def run_bash_block(index: int, code: str, env: dict[str, str], workdir: Path) -> None:
     for line in bash_lines(code):
         if not line.startswith("phidown-async "):
             continue
@@ -133,4 +140,4 @@ def test_readme_block_runs(
             text=True,
             timeout=120,
         )
-        assert done.returncode == 0, f"{line}\n{done.stdout}\n{done.stderr}"
+        assert done.returncode == 0, f"block {index}: {line}\n{done.stdout}\n{done.stderr}"

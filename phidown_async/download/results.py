@@ -97,7 +97,8 @@ class RunSummary:
 
         ``status`` is categorical (downloaded, skipped, failed), ``path`` text, ``size``
         Int64 (missing when unknown), ``attempts`` and ``bytes`` int64, ``permanent`` bool,
-        ``notes`` the notes joined by ``"; "`` (missing when none).
+        ``notes`` the notes joined by ``"; "`` (missing when none), ``account`` the account
+        that fetched the item (missing in a one-account run).
 
         Example:
             summary.to_frame().groupby("status", observed=False)["bytes"].sum()

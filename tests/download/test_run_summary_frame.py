@@ -51,4 +51,5 @@ def test_an_empty_run_has_the_columns() -> None:
         "checksum",
         "notes",
         "permanent",
+        "account",
     ]
