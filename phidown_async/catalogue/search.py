@@ -100,6 +100,8 @@ class Search:
             means one page.
         allow_partial: keep going when a page keeps failing, flagging the result as
             incomplete instead of raising.
+        url: where the search goes (default: the session's catalogue, ``Products`` or
+            ``Bursts`` by the parameters).
         **criteria: ``validate_search``'s arguments (``collection_name``, ``aoi_wkt``,
             ``start_date``, ...), when ``params`` is not given.
 
@@ -119,6 +121,7 @@ class Search:
         *,
         all_pages: bool = True,
         allow_partial: bool = False,
+        url: str | None = None,
         **criteria: Any,
     ) -> None:
         if params is None:
@@ -129,7 +132,7 @@ class Search:
         self.params = params
         self.all_pages = all_pages and params.skip is None
         self.allow_partial = allow_partial
-        self.url = collection_url(params, session.endpoints.catalogue_url)
+        self.url = url or collection_url(params, session.endpoints.catalogue_url)
         self.failed_pages: list[FailedPage] = []
         #: ``@odata.count`` of the whole search, once the first page or ``count()`` is in
         #: (None before, and for a single page fetched without ``$count``).
