@@ -6,16 +6,20 @@ until SIGINT or SIGTERM.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from ..errors import MissingExtraError
 from ..sandbox.settings import FAULT_KINDS, Faults, SandboxConfig
+from .console import fail
 
 
 def parse_rates(values: list[str], allowed: tuple[str, ...], option: str) -> dict[str, float]:
@@ -38,6 +42,20 @@ def parse_rates(values: list[str], allowed: tuple[str, ...], option: str) -> dic
             )
         rates[kind] = number
     return rates
+
+
+@contextlib.contextmanager
+def serving(config: SandboxConfig, **ports: int) -> Iterator[Any]:
+    """A running sandbox of ``config`` (its web stack loads only now), or exit 2 naming
+    the extra it lacks."""
+    with contextlib.ExitStack() as stack:
+        try:
+            from ..sandbox import Sandbox
+
+            running = stack.enter_context(Sandbox(config, **ports))
+        except MissingExtraError as exc:
+            fail(str(exc))
+        yield running
 
 
 def describe(sandbox: Any) -> dict[str, Any]:
@@ -96,8 +114,6 @@ def sandbox(
     ] = None,
 ) -> None:
     """Serve a simulated CDSE on 127.0.0.1; print one JSON line with its URLs."""
-    from ..sandbox.server import Sandbox  # the web stack loads only for this command
-
     faults = Faults(
         rates=parse_rates(fault or [], FAULT_KINDS, "--fault"),
         catalogue_rates=parse_rates(
@@ -129,7 +145,7 @@ def sandbox(
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
     }
     try:
-        with Sandbox(config, port=port, download_port=download_port) as running:
+        with serving(config, port=port, download_port=download_port) as running:
             sys.stdout.write(json.dumps(describe(running)) + "\n")
             sys.stdout.flush()
             while not stop.wait(0.5):
