@@ -39,6 +39,7 @@ _EXPORTS = {
     "ItemWaiting": ".events",
     "LedgerError": ".errors",
     "Limits": ".config",
+    "MissingExtraError": ".errors",
     "NotFoundError": ".errors",
     "Page": ".catalogue.search",
     "PhidownError": ".errors",

@@ -1,13 +1,15 @@
 """``phidown-async sandbox``: serve the simulated CDSE until stopped.
 
-Prints one JSON line (URLs, environment variables, credentials) to stdout, then serves
-until SIGINT or SIGTERM.
+Prints one JSON line (URLs, environment variables, credentials) to stdout, or with
+``--env`` the variables as ``export`` lines for a shell, then serves until SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import re
+import shlex
 import signal
 import sys
 import threading
@@ -20,6 +22,44 @@ import typer
 from ..errors import MissingExtraError
 from ..sandbox.settings import FAULT_KINDS, Faults, SandboxConfig
 from .console import fail
+
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmg]i?b|b)?", re.IGNORECASE)
+_UNITS = {
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "kib": 1 << 10,
+    "mib": 1 << 20,
+    "gib": 1 << 30,
+}
+
+
+def parse_size(text: str) -> int:
+    """``"64MB"``, ``"1GiB"``, ``"1.5 GB"`` or ``"65536"`` in bytes (KB, MB, GB are powers
+    of 1000; KiB, MiB, GiB of 1024).
+
+    Raises:
+        typer.BadParameter: not a number of bytes with one of those units.
+
+    Example:
+        >>> parse_size("64MiB")
+        67108864
+    """
+    found = _SIZE.fullmatch(text.strip())
+    if found is None:
+        raise typer.BadParameter(
+            f"{text!r} is not a size: give bytes, or a number with B, KB, MB, GB, KiB, MiB "
+            "or GiB (64MB, 1GiB)",
+            param_hint="--product-size",
+        )
+    number, unit = found.groups()
+    return round(float(number) * _UNITS[(unit or "b").lower()])
+
+
+def export_lines(env: dict[str, str]) -> str:
+    """``env`` as ``export NAME=value`` lines a POSIX shell can source."""
+    return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in env.items())
 
 
 def parse_rates(values: list[str], allowed: tuple[str, ...], option: str) -> dict[str, float]:
@@ -81,6 +121,13 @@ def sandbox(
         int, typer.Option(help="Download port (0: PORT+1 when PORT is given, else any free port).")
     ] = 0,
     products: Annotated[int, typer.Option(help="Products in the archive.")] = 400,
+    product_size: Annotated[
+        str,
+        typer.Option(
+            metavar="SIZE",
+            help="Size of each product's data, in bytes or with a unit: 64MB, 1GiB.",
+        ),
+    ] = "256KiB",
     quota: Annotated[int, typer.Option(help="Concurrent downloads per user.")] = 4,
     bandwidth: Annotated[
         float | None, typer.Option(help="Per-connection cap in MB/s (unlimited when unset).")
@@ -112,8 +159,20 @@ def sandbox(
         Path | None,
         typer.Option(help="Where product zips are kept (a temporary folder when unset)."),
     ] = None,
+    env: Annotated[
+        bool,
+        typer.Option(
+            "--env",
+            help="Print the variables as 'export NAME=value' lines for a shell instead of "
+            "the JSON line.",
+        ),
+    ] = False,
 ) -> None:
-    """Serve a simulated CDSE on 127.0.0.1; print one JSON line with its URLs."""
+    """Serve a simulated CDSE on 127.0.0.1; print one JSON line with its URLs.
+
+    With --env it prints 'export NAME=value' lines (then a comment line) to source in a shell:
+    run phidown-async sandbox --env > sandbox.env in one terminal, . ./sandbox.env in another.
+    """
     faults = Faults(
         rates=parse_rates(fault or [], FAULT_KINDS, "--fault"),
         catalogue_rates=parse_rates(
@@ -124,6 +183,7 @@ def sandbox(
         config = SandboxConfig(
             seed=seed,
             products=products,
+            product_size=parse_size(product_size),
             max_connections=quota,
             bandwidth=bandwidth,
             latency=latency,
@@ -146,7 +206,10 @@ def sandbox(
     }
     try:
         with serving(config, port=port, download_port=download_port) as running:
-            sys.stdout.write(json.dumps(describe(running)) + "\n")
+            if env:
+                sys.stdout.write(export_lines(running.env) + "# the sandbox serves until stopped\n")
+            else:
+                sys.stdout.write(json.dumps(describe(running)) + "\n")
             sys.stdout.flush()
             while not stop.wait(0.5):
                 pass

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+#: The largest payload of a sandbox zip: room for headers and manifest under 4 GiB (no zip64).
+MAX_PAYLOAD = 0xFFFFFFFF - (16 << 20)
+
 FAULT_KINDS = (
     "429",  # 429 with Retry-After
     "500",  # 500 Internal Server Error
@@ -109,3 +112,8 @@ class SandboxConfig:
             raise ValueError(f"range_mode must be honor, ignore or reject, not {self.range_mode!r}")
         if self.max_connections < 1:
             raise ValueError("max_connections must be at least 1")
+        for name, size in self.sizes.items():
+            if size > MAX_PAYLOAD:
+                raise ValueError(f"sizes[{name!r}] = {size}: sandbox zips must stay under 4 GiB")
+        if not 0 < self.product_size <= MAX_PAYLOAD or not 0 < self.burst_size <= MAX_PAYLOAD:
+            raise ValueError("product_size and burst_size must be positive and under 4 GiB")
