@@ -55,9 +55,26 @@ from .report import print_report
 from .results import FORMATS, ResultFileError, is_burst_frame, read_results
 from .search import run_search
 
-__all__ = ["DownloadPlan", "Transport", "download", "execute", "gather_items", "interruptible"]
+__all__ = [
+    "TOTP_OPTION",
+    "DownloadPlan",
+    "Transport",
+    "download",
+    "execute",
+    "gather_items",
+    "interruptible",
+]
 
 PANEL = "Download options"
+
+
+#: ``--totp`` of the commands that log in (``download``, ``ledger --retry-failed``).
+TOTP_OPTION = typer.Option(
+    "--totp",
+    metavar="CODE",
+    help="The current code of an account with two-factor authentication (default: CDSE_TOTP).",
+    show_default=False,
+)
 
 
 class Transport(StrEnum):
@@ -88,6 +105,7 @@ class DownloadPlan:
         ledger: the ledger file (default ``<out_dir>/.phidown_ledger.sqlite``).
         sizes, names: expected sizes and display names by Id, when known.
         wait: wait for items another process holds (else leave them to it).
+        totp: the account's two-factor code (default: ``CDSE_TOTP``).
     """
 
     items: Any
@@ -104,6 +122,7 @@ class DownloadPlan:
     s3_config: Path = Path(".s5cfg")
     sizes: dict[str, int] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
+    totp: str | None = field(default=None, repr=False)
 
     @property
     def ledger_path(self) -> Path:
@@ -122,11 +141,11 @@ def _access(plan: DownloadPlan) -> _Access:
     put them."""
     try:
         if plan.bursts:
-            return _Access(credentials=Credentials.from_env())
+            return _Access(credentials=Credentials.from_env(totp=plan.totp))
         chosen = choose_transport(plan.transport, plan.s3_config)
         if chosen.keys is not None:
             return _Access(keys=chosen.keys, why=chosen.reason)
-        return _Access(credentials=Credentials.from_env(), why=chosen.reason)
+        return _Access(credentials=Credentials.from_env(totp=plan.totp), why=chosen.reason)
     except CredentialsError as exc:
         fail(str(exc), EXIT_USAGE)
 
@@ -412,6 +431,7 @@ def download(
             rich_help_panel=PANEL,
         ),
     ] = DEFAULT_SPEED_TIME,
+    totp: Annotated[str | None, TOTP_OPTION] = None,
     *,
     search: SearchOptions,
 ) -> None:
@@ -460,6 +480,7 @@ def download(
         s3_config=s3_config,
         sizes={} if is_bursts or transport is Transport.s3 else sizes,
         names=names,
+        totp=totp,
     )
     code = execute(plan, console)
     if code:

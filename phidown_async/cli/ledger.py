@@ -14,7 +14,7 @@ from ..errors import ConfigError
 from ..ledger import STATES, Ledger, LedgerRow
 from ..retry import RetryPolicy
 from .console import EXIT_INTERRUPTED, EXIT_OK, fail, format_bytes, stdout
-from .download import DownloadPlan, Transport, execute
+from .download import TOTP_OPTION, DownloadPlan, Transport, execute
 
 S3_PREFIX = "s3:"
 
@@ -59,7 +59,12 @@ def failures_table(rows: list[LedgerRow]) -> Table:
 
 
 def _retry_plans(
-    rows: list[LedgerRow], path: Path, out_dir: Path, limits: Limits, retry: RetryPolicy
+    rows: list[LedgerRow],
+    path: Path,
+    out_dir: Path,
+    limits: Limits,
+    retry: RetryPolicy,
+    totp: str | None = None,
 ) -> list[DownloadPlan]:
     """One plan per kind of failed item; Ids are looked up in the catalogue again."""
     plans = []
@@ -79,6 +84,7 @@ def _retry_plans(
                 limits=limits,
                 retry=retry,
                 names={row.id: row.name for row in chosen if row.name},
+                totp=totp,
             )
         )
     return plans
@@ -102,6 +108,7 @@ def ledger(
     ] = None,
     workers: Annotated[int, typer.Option(min=1, help="Items in flight when retrying.")] = 4,
     connections: Annotated[int, typer.Option(min=1, help="Connections to CDSE when retrying.")] = 4,
+    totp: Annotated[str | None, TOTP_OPTION] = None,
 ) -> None:
     """Show a download ledger: items and bytes by state, failures, and retry them.
 
@@ -136,6 +143,7 @@ def ledger(
         out_dir if out_dir is not None else file.parent,
         Limits(connections=connections, workers=workers),
         RetryPolicy(),
+        totp,
     )
     code = EXIT_OK
     for plan in plans:

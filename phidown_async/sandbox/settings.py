@@ -61,6 +61,8 @@ class SandboxConfig:
         burst_size: bytes of payload per burst zip.
         data_dir: where product zips are materialised (a temporary folder when None).
         username, password: the one account the token endpoint accepts.
+        totp: the two-factor code its password grant must carry (None: no two-factor
+            authentication); a grant without it, or with another, is refused as CDSE does.
         access_token_lifetime, refresh_token_lifetime: seconds (CDSE: 600 / 3600).
         max_sessions: active password-grant sessions per user (CDSE: 100).
         max_connections: concurrent download connections per user before 429 DAT-ZIP-100.
@@ -90,6 +92,7 @@ class SandboxConfig:
     data_dir: Path | None = None
     username: str = "sandbox-user@example.com"
     password: str = "sandbox-password"
+    totp: str | None = field(default=None, repr=False)
     access_token_lifetime: float = 600.0
     refresh_token_lifetime: float = 3600.0
     max_sessions: int = 100

@@ -175,6 +175,10 @@ class TokenService:
         known = username.lower() == config.username.lower() and hmac.compare_digest(
             password.encode(), config.password.encode()
         )
+        if config.totp is not None:  # two-factor: CDSE's answer is the same as for a password
+            known = known and hmac.compare_digest(
+                form.get("totp", "").encode(), config.totp.encode()
+            )
         if not known:
             raise GrantError(401, "invalid_grant", "Invalid user credentials")
         now = self._clock()
