@@ -165,7 +165,8 @@ class TokenService:
     def redact(self, text: str) -> str:
         """``text`` with the password and any token this service holds replaced by ``***``."""
         state = self._state
-        return redact(text, (self._credentials.password, state.access, state.refresh))
+        secrets = (self._credentials.password, self._credentials.totp, state.access, state.refresh)
+        return redact(text, secrets)
 
     def _valid(self) -> bool:
         return self._state.access is not None and self._clock() < self._state.access_due
@@ -192,10 +193,11 @@ class TokenService:
                 return  # a service on another event loop renewed the shared login meanwhile
             if state.refresh == refresh:
                 state.refresh = None
-        await self._grant(
-            "password",
-            {"username": self._credentials.username, "password": self._credentials.password},
-        )
+        credentials = self._credentials
+        fields = {"username": credentials.username, "password": credentials.password}
+        if credentials.totp:
+            fields["totp"] = credentials.totp  # two-factor accounts (CDSE's direct grant)
+        await self._grant("password", fields)
 
     async def _grant(self, grant: str, fields: dict[str, str]) -> None:
         form = {"grant_type": grant, "client_id": self._client_id, **fields}
@@ -243,7 +245,12 @@ class TokenService:
             code, description = _keycloak_error(response)
             detail = f"{description} ({code})" if description else code or response.reason_phrase
             who = f"user {self._credentials.username!r}"
-            hint = " Check CDSE_USERNAME / CDSE_PASSWORD or ~/.netrc." if refused else ""
+            hint = (
+                " Check CDSE_USERNAME / CDSE_PASSWORD or ~/.netrc, and for an account with "
+                "two-factor authentication its current code in CDSE_TOTP."
+                if refused
+                else ""
+            )
             message = (
                 f"The CDSE token endpoint refused the {grant} grant for {who}: "
                 f"{status} {self.redact(detail[:200])}.{hint}"

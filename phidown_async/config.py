@@ -154,10 +154,25 @@ class Limits:
 
 @dataclass(frozen=True)
 class Credentials:
-    """CDSE account credentials; the password never appears in repr or logs."""
+    """CDSE account credentials; the password and TOTP never appear in repr or logs.
+
+    Attributes:
+        totp: the current code of an account with two-factor authentication, sent with the
+            password grant (a code lives about 30 s; the login then lasts as long as CDSE
+            keeps refreshing it, so a long run needs no new code).
+    """
 
     username: str
     password: str = field(repr=False)
+    totp: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def given(
+        cls, username: str, password: str, env: Mapping[str, str] | None = None
+    ) -> Credentials:
+        """An account given in code, with its two-factor code from ``CDSE_TOTP`` if set."""
+        env = os.environ if env is None else env
+        return cls(username, password, env.get("CDSE_TOTP") or None)
 
     @classmethod
     def from_env(
@@ -165,16 +180,20 @@ class Credentials:
         env: Mapping[str, str] | None = None,
         netrc_path: str | Path | None = None,
         host: str = "identity.dataspace.copernicus.eu",
+        *,
+        totp: str | None = None,
     ) -> Credentials:
-        """Credentials from ``CDSE_USERNAME``/``CDSE_PASSWORD``, else ``~/.netrc``.
+        """Credentials from ``CDSE_USERNAME``/``CDSE_PASSWORD``, else ``~/.netrc``; the
+        two-factor code from ``totp``, else ``CDSE_TOTP``.
 
         Raises:
             CredentialsError: neither source has them.
         """
         env = os.environ if env is None else env
+        totp = totp or env.get("CDSE_TOTP") or None
         user, password = env.get("CDSE_USERNAME"), env.get("CDSE_PASSWORD")
         if user and password:
-            return cls(user, password)
+            return cls(user, password, totp)
         path = Path(netrc_path) if netrc_path else Path.home() / ".netrc"
         if path.exists():
             try:
@@ -190,10 +209,12 @@ class Credentials:
                 reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
                 raise CredentialsError(f"Could not read {path}: {reason}.") from None
             if entry and entry[0] and entry[2]:
-                return cls(entry[0], entry[2])
+                return cls(entry[0], entry[2], totp)
         raise CredentialsError(
             "No CDSE credentials found: set CDSE_USERNAME and CDSE_PASSWORD, "
-            f"or add 'machine {host} login <user> password <password>' to ~/.netrc."
+            f"or add 'machine {host} login <user> password <password>' to ~/.netrc. "
+            "An account with two-factor authentication also needs its current code in "
+            "CDSE_TOTP (on the command line, --totp)."
         )
 
 

@@ -5,7 +5,8 @@
     PhidownError
     ├── ConfigError                 bad settings or files (.s5cfg, config.json)
     │   ├── CredentialsError        a credential is missing; says where to put it
-    │   └── LedgerError             the ledger file cannot be used (a folder, damaged, not a ledger)
+    │   ├── LedgerError             the ledger file cannot be used (a folder, damaged, not a ledger)
+    │   └── MissingExtraError       an optional dependency is not installed; names the extra
     ├── QueryError (ValueError)     a search parameter is invalid (phidown's messages)
     │   └── QueryTypeError (TypeError)   ... of the wrong type
     ├── ServiceError                CDSE answered with an error we cannot retry away
@@ -37,6 +38,18 @@ class PhidownError(Exception):
 
 class ConfigError(PhidownError):
     """Settings or a configuration file are invalid."""
+
+
+class MissingExtraError(ConfigError):
+    """An optional dependency is missing; the message names the extra that installs it.
+
+    Attributes:
+        extra: the extra's name (``sandbox``, ``s3``, ``geo``, ...).
+    """
+
+    def __init__(self, message: str, *, extra: str) -> None:
+        super().__init__(message)
+        self.extra = extra
 
 
 class CredentialsError(ConfigError):

@@ -11,13 +11,16 @@ If a page keeps failing the search raises :class:`SearchIncompleteError` naming 
 unless the caller opted in to partial results (``allow_partial=True``), which are then
 flagged: ``search.incomplete`` is True and ``search.failed_pages`` says what is missing.
 
+A search runs its query once: the pages it fetched are kept, and ``count()``, ``frame()``,
+``pages()`` and ``products()`` read them instead of asking again (``count()`` before any of
+them asks for the number alone, once).
+
 Example:
     >>> async with Session(Endpoints.from_env()) as session:      # doctest: +SKIP
-    ...     search = Search(session, validate_search(collection_name="SENTINEL-2",
-    ...                                              start_date="2024-05-01",
-    ...                                              end_date="2024-05-02"))
+    ...     search = Search(session, collection_name="SENTINEL-2",
+    ...                     start_date="2024-05-01", end_date="2024-05-02")
     ...     print(await search.count())
-    ...     df = await search.frame()
+    ...     df = await search.frame()                    # no second query
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from ..query.pages import (
     window_after,
     window_fits,
 )
-from ..query.parameters import MAX_SKIP, SearchParams
+from ..query.parameters import MAX_SKIP, SearchParams, validate_search
 from ..session import Session
 from .frame import dedupe, entity_coverage, result_frame
 from .tidy import tidy
@@ -91,31 +94,52 @@ class Search:
 
     Args:
         session: the run's session (its client, budget and retry policy are used).
-        params: validated search parameters (``query.parameters.validate_search``).
+        params: validated search parameters (``query.parameters.validate_search``); or
+            leave it out and give the search's keyword arguments instead.
         all_pages: fetch every match (default). False fetches only the one page phidown's
             ``execute_query`` fetches when ``count=False``; a manual ``params.skip`` also
             means one page.
         allow_partial: keep going when a page keeps failing, flagging the result as
             incomplete instead of raising.
+        url: where the search goes (default: the session's catalogue, ``Products`` or
+            ``Bursts`` by the parameters).
+        **criteria: ``validate_search``'s arguments (``collection_name``, ``aoi_wkt``,
+            ``start_date``, ...), when ``params`` is not given.
+
+    Raises:
+        QueryError, QueryTypeError: invalid ``criteria`` (phidown's messages).
+        TypeError: both ``params`` and ``criteria`` given.
+
+    Example:
+        >>> search = Search(session, collection_name="SENTINEL-1", product_type="SLC",
+        ...                 start_date="2024-08-01", end_date="2024-08-03")  # doctest: +SKIP
     """
 
     def __init__(
         self,
         session: Session,
-        params: SearchParams,
+        params: SearchParams | None = None,
         *,
         all_pages: bool = True,
         allow_partial: bool = False,
+        url: str | None = None,
+        **criteria: Any,
     ) -> None:
+        if params is None:
+            params = validate_search(**criteria)
+        elif criteria:
+            raise TypeError("Search takes either params or search keyword arguments, not both")
         self.session = session
         self.params = params
         self.all_pages = all_pages and params.skip is None
         self.allow_partial = allow_partial
-        self.url = collection_url(params, session.endpoints.catalogue_url)
+        self.url = url or collection_url(params, session.endpoints.catalogue_url)
         self.failed_pages: list[FailedPage] = []
-        #: ``@odata.count`` of the whole search, once the first page is in (None before, and
-        #: for a single page fetched without ``$count``).
+        #: ``@odata.count`` of the whole search, once the first page or ``count()`` is in
+        #: (None before, and for a single page fetched without ``$count``).
         self.reported_count: int | None = None
+        # Every page, once a run of pages() reached the end.
+        self._pages: list[Page] | None = None
         # Coverage by id() of each entity, worked out as pages arrive (while frame() runs).
         self._coverage: dict[int, float] | None = None
 
@@ -140,9 +164,12 @@ class Search:
         return await self.session.get_json(url)
 
     async def count(self) -> int:
-        """The number of matches (one request with ``$top=1`` and ``$count=true``)."""
-        body = await self._get(self.request_url(skip=None, count=True, top=1))
-        return int(body.get("@odata.count", 0))
+        """The number of matches: the kept count of the pages fetched, else one request
+        with ``$top=1`` and ``$count=true`` (its answer kept too)."""
+        if self.reported_count is None:
+            body = await self._get(self.request_url(skip=None, count=True, top=1))
+            self.reported_count = int(body.get("@odata.count", 0))
+        return self.reported_count
 
     async def _first(self, window: Window | None) -> tuple[dict[str, Any], int]:
         count = True if self.all_pages else None
@@ -240,10 +267,21 @@ class Search:
             self._coverage.update(zip(map(id, entities), values, strict=True))
 
     async def pages(self) -> AsyncIterator[Page]:
-        """The result pages, in the requested order (each time window in turn)."""
+        """The result pages, in the requested order (each time window in turn).
+
+        The first run to reach the end keeps them; later calls read the kept pages.
+        """
+        if self._pages is not None:
+            for page in self._pages:
+                self._arrived(page.entities)
+                yield page
+            return
         self.failed_pages.clear()
+        fetched: list[Page] = []
         async for page in self._window_pages(None):
+            fetched.append(page)
             yield page
+        self._pages = fetched
 
     async def products(self) -> AsyncIterator[dict[str, Any]]:
         """Every matching entity once, in the requested order."""

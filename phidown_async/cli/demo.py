@@ -25,6 +25,8 @@ import typer
 from rich.console import Console
 from rich.panel import Panel
 
+from ..errors import MissingExtraError
+from ..extras import needs
 from ..sandbox.settings import Faults, SandboxConfig
 from .console import (
     EXIT_FAILED,
@@ -36,6 +38,7 @@ from .console import (
     format_seconds,
     stdout,
 )
+from .sandbox import serving
 
 MARKER = ".phidown-demo"
 # The Po Valley: the sandbox keeps Sentinel-1 SLC stacks there in summer 2024.
@@ -125,6 +128,19 @@ def _plot(products_file: Path, target: Path) -> Path | None:
     return Path(written) if written else None
 
 
+def _check_extras() -> None:
+    """Exit 2 naming the extra the demo lacks, before it prints or starts anything."""
+    try:
+        from ..sandbox import Sandbox  # noqa: F401 - the web stack
+
+        with needs("sandbox", "The demo's sandbox"):
+            import trustme  # noqa: F401 - it serves HTTPS
+        with needs("plot", "The demo's plot"):
+            import matplotlib  # noqa: F401
+    except MissingExtraError as exc:
+        fail(str(exc))
+
+
 def demo(
     out_dir: Annotated[
         Path, typer.Option("--out-dir", "-o", help="Folder for everything the demo writes.")
@@ -146,8 +162,7 @@ def demo(
 
     phidown-async demo --out-dir demo-output
     """
-    from ..sandbox.server import Sandbox
-
+    _check_extras()
     started = time.monotonic()
     console = stdout()
     out = out_dir  # relative paths keep the printed commands short
@@ -177,7 +192,7 @@ def demo(
         )
     )
     codes: list[int] = []
-    with Sandbox(sandbox_config()) as sandbox, environment(sandbox.env):
+    with serving(sandbox_config()) as sandbox, environment(sandbox.env):
         for args in steps:
             code = run_command(console, args)
             codes.append(code)

@@ -56,9 +56,26 @@ if TYPE_CHECKING:
     from ..download.preview import DownloadPreview
     from ..download.results import RunSummary
 
-__all__ = ["DownloadPlan", "Transport", "download", "execute", "gather_items", "interruptible"]
+__all__ = [
+    "TOTP_OPTION",
+    "DownloadPlan",
+    "Transport",
+    "download",
+    "execute",
+    "gather_items",
+    "interruptible",
+]
 
 PANEL = "Download options"
+
+
+#: ``--totp`` of the commands that log in (``download``, ``ledger --retry-failed``).
+TOTP_OPTION = typer.Option(
+    "--totp",
+    metavar="CODE",
+    help="The current code of an account with two-factor authentication (default: CDSE_TOTP).",
+    show_default=False,
+)
 
 
 class Transport(StrEnum):
@@ -91,6 +108,7 @@ class DownloadPlan:
         wait: wait for items another process holds (else leave them to it).
         accounts: several accounts sharing the run (HTTPS); empty for the environment's one.
         as_json: print the summary as JSON, and no progress or other human output.
+        totp: the account's two-factor code (default: ``CDSE_TOTP``).
     """
 
     items: Any
@@ -109,6 +127,7 @@ class DownloadPlan:
     names: dict[str, str] = field(default_factory=dict)
     accounts: tuple[Account, ...] = ()
     as_json: bool = False
+    totp: str | None = field(default=None, repr=False)
 
     @property
     def ledger_path(self) -> Path:
@@ -140,11 +159,11 @@ def _access(plan: DownloadPlan) -> _Access:
 
     try:
         if plan.bursts:
-            return _Access(credentials=Credentials.from_env())
+            return _Access(credentials=Credentials.from_env(totp=plan.totp))
         chosen = choose_transport(plan.transport, plan.s3_config)
         if chosen.keys is not None:
             return _Access(keys=chosen.keys, why=chosen.reason)
-        return _Access(credentials=Credentials.from_env(), why=chosen.reason)
+        return _Access(credentials=Credentials.from_env(totp=plan.totp), why=chosen.reason)
     except CredentialsError as exc:
         fail(str(exc), EXIT_USAGE)
 
@@ -585,6 +604,7 @@ def download(
             rich_help_panel=PANEL,
         ),
     ] = False,
+    totp: Annotated[str | None, TOTP_OPTION] = None,
     *,
     search: SearchOptions,
 ) -> None:
@@ -643,6 +663,7 @@ def download(
         names=names,
         accounts=listed,
         as_json=as_json,
+        totp=totp,
     )
     if dry_run_:
         dry_run(plan, console)

@@ -15,7 +15,7 @@ from ..errors import ConfigError
 from ..ledger import STATES, Ledger, LedgerRow
 from ..retry import RetryPolicy
 from .console import EXIT_INTERRUPTED, EXIT_OK, fail, format_bytes, stdout
-from .download import DownloadPlan, Transport, execute
+from .download import TOTP_OPTION, DownloadPlan, Transport, execute
 
 S3_PREFIX = "s3:"
 
@@ -124,6 +124,7 @@ def _retry_plans(
     limits: Limits,
     retry: RetryPolicy,
     as_json: bool = False,
+    totp: str | None = None,
 ) -> list[DownloadPlan]:
     """One plan per kind of failed item; Ids are looked up in the catalogue again."""
     plans = []
@@ -144,6 +145,7 @@ def _retry_plans(
                 retry=retry,
                 names={row.id: row.name for row in chosen if row.name},
                 as_json=as_json,
+                totp=totp,
             )
         )
     return plans
@@ -175,6 +177,7 @@ def ledger(
             "--retry-failed, each retry run's summary as one JSON line instead.",
         ),
     ] = False,
+    totp: Annotated[str | None, TOTP_OPTION] = None,
 ) -> None:
     """Show a download ledger: items and bytes by state, failures, and retry them.
 
@@ -218,6 +221,7 @@ def ledger(
         Limits(connections=connections, workers=workers),
         RetryPolicy(),
         as_json,
+        totp,
     )
     code = EXIT_OK
     for plan in plans:

@@ -1,23 +1,68 @@
 """``phidown-async sandbox``: serve the simulated CDSE until stopped.
 
 Prints one JSON line (URLs, environment variables, credentials, and under ``"users"``
-every account as ``{"username", "password"}``) to stdout, then serves until SIGINT or
-SIGTERM. ``GET <catalogue_url>/_sandbox/stats`` tells what each user did (see
+every account as ``{"username", "password"}``) to stdout, or with ``--env`` the variables
+as ``export`` lines for a shell, then serves until SIGINT or SIGTERM.
+``GET <catalogue_url>/_sandbox/stats`` tells what each user did (see
 `phidown_async.sandbox.server`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
+import shlex
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from ..errors import MissingExtraError
 from ..sandbox.settings import FAULT_KINDS, Faults, SandboxConfig
+from .console import fail
+
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([kmg]i?b|b)?", re.IGNORECASE)
+_UNITS = {
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "kib": 1 << 10,
+    "mib": 1 << 20,
+    "gib": 1 << 30,
+}
+
+
+def parse_size(text: str) -> int:
+    """``"64MB"``, ``"1GiB"``, ``"1.5 GB"`` or ``"65536"`` in bytes (KB, MB, GB are powers
+    of 1000; KiB, MiB, GiB of 1024).
+
+    Raises:
+        typer.BadParameter: not a number of bytes with one of those units.
+
+    Example:
+        >>> parse_size("64MiB")
+        67108864
+    """
+    found = _SIZE.fullmatch(text.strip())
+    if found is None:
+        raise typer.BadParameter(
+            f"{text!r} is not a size: give bytes, or a number with B, KB, MB, GB, KiB, MiB "
+            "or GiB (64MB, 1GiB)",
+            param_hint="--product-size",
+        )
+    number, unit = found.groups()
+    return round(float(number) * _UNITS[(unit or "b").lower()])
+
+
+def export_lines(env: dict[str, str]) -> str:
+    """``env`` as ``export NAME=value`` lines a POSIX shell can source."""
+    return "".join(f"export {name}={shlex.quote(value)}\n" for name, value in env.items())
 
 
 def parse_rates(values: list[str], allowed: tuple[str, ...], option: str) -> dict[str, float]:
@@ -40,6 +85,20 @@ def parse_rates(values: list[str], allowed: tuple[str, ...], option: str) -> dic
             )
         rates[kind] = number
     return rates
+
+
+@contextlib.contextmanager
+def serving(config: SandboxConfig, **ports: int) -> Iterator[Any]:
+    """A running sandbox of ``config`` (its web stack loads only now), or exit 2 naming
+    the extra it lacks."""
+    with contextlib.ExitStack() as stack:
+        try:
+            from ..sandbox import Sandbox
+
+            running = stack.enter_context(Sandbox(config, **ports))
+        except MissingExtraError as exc:
+            fail(str(exc))
+        yield running
 
 
 def describe(sandbox: Any) -> dict[str, Any]:
@@ -66,6 +125,13 @@ def sandbox(
         int, typer.Option(help="Download port (0: PORT+1 when PORT is given, else any free port).")
     ] = 0,
     products: Annotated[int, typer.Option(help="Products in the archive.")] = 400,
+    product_size: Annotated[
+        str,
+        typer.Option(
+            metavar="SIZE",
+            help="Size of each product's data, in bytes or with a unit: 64MB, 1GiB.",
+        ),
+    ] = "256KiB",
     quota: Annotated[int, typer.Option(help="Concurrent downloads per user.")] = 4,
     users: Annotated[
         int, typer.Option(min=1, help="Accounts accepted, each with --quota (listed as users).")
@@ -100,10 +166,20 @@ def sandbox(
         Path | None,
         typer.Option(help="Where product zips are kept (a temporary folder when unset)."),
     ] = None,
+    env: Annotated[
+        bool,
+        typer.Option(
+            "--env",
+            help="Print the variables as 'export NAME=value' lines for a shell instead of "
+            "the JSON line.",
+        ),
+    ] = False,
 ) -> None:
-    """Serve a simulated CDSE on 127.0.0.1; print one JSON line with its URLs."""
-    from ..sandbox.server import Sandbox  # the web stack loads only for this command
+    """Serve a simulated CDSE on 127.0.0.1; print one JSON line with its URLs.
 
+    With --env it prints 'export NAME=value' lines (then a comment line) to source in a shell:
+    run phidown-async sandbox --env > sandbox.env in one terminal, . ./sandbox.env in another.
+    """
     faults = Faults(
         rates=parse_rates(fault or [], FAULT_KINDS, "--fault"),
         catalogue_rates=parse_rates(
@@ -114,6 +190,7 @@ def sandbox(
         config = SandboxConfig(
             seed=seed,
             products=products,
+            product_size=parse_size(product_size),
             max_connections=quota,
             users=users,
             bandwidth=bandwidth,
@@ -136,8 +213,11 @@ def sandbox(
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)
     }
     try:
-        with Sandbox(config, port=port, download_port=download_port) as running:
-            sys.stdout.write(json.dumps(describe(running)) + "\n")
+        with serving(config, port=port, download_port=download_port) as running:
+            if env:
+                sys.stdout.write(export_lines(running.env) + "# the sandbox serves until stopped\n")
+            else:
+                sys.stdout.write(json.dumps(describe(running)) + "\n")
             sys.stdout.flush()
             while not stop.wait(0.5):
                 pass

@@ -106,7 +106,7 @@ async def download_products(
         AuthError: CDSE refused the account; nothing more could succeed.
         TypeError: ``items`` has entries that are neither dicts nor strings.
     """
-    out = Path(output_dir)
+    out = Path(output_dir).absolute()  # results, events and the ledger name absolute paths
     await anyio.to_thread.run_sync(lambda: out.mkdir(parents=True, exist_ok=True))
     if session is not None and sink is discard:
         sink = session.sink

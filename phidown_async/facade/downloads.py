@@ -373,7 +373,7 @@ class DownloadMethods:
 
 def _burst_credentials(username: str | None, password: str | None) -> Credentials:
     if username is not None and password is not None:
-        return Credentials(username, password)
+        return Credentials.given(username, password)
     try:
         return Credentials.from_env()
     except CredentialsError:
@@ -416,7 +416,7 @@ async def _one_burst(
     burst_id: str, token: str | TokenManager, out: Path, verify_tls: bool, retry: RetryPolicy
 ) -> RunSummary:
     if isinstance(token, TokenManager):
-        credentials = Credentials(token.username, token.password)
+        credentials = Credentials.given(token.username, token.password)
         session = _account_session(credentials, retry=retry, verify_tls=verify_tls)
     else:
         session = Session(

@@ -11,8 +11,11 @@ phidown, on purpose:
 - past 10,000 matches the search is split by time, so ``count=True`` returns all matches;
 - SENTINEL-1 short product types (``SLC``) match CDSE's real codes (``IW_SLC__1S``, ...);
 - validation happens before any attribute changes (no half-updated searcher);
-- name queries always go to Products, and raise typed errors instead of printing them
-  (a product that does not exist gives an empty frame);
+- name queries go to Products after a burst query (phidown sends them to the Bursts URL
+  that query set; a ``base_url`` the user assigns is honoured, as phidown does), and raise
+  typed errors instead of printing them (a product that does not exist gives an empty frame);
+- a ``base_url`` ending in ``/Bursts`` names the Bursts collection of its service (phidown
+  ignores the argument in burst mode);
 - ``display_results`` does not rewrite ``df['OriginDate']``.
 """
 
@@ -84,10 +87,14 @@ def _load_tables(config_path: str | Path | None) -> ValidValues:
 
 
 async def _search_frame(
-    endpoints: Endpoints, params: SearchParams, all_pages: bool, allow_partial: bool
+    endpoints: Endpoints,
+    params: SearchParams,
+    all_pages: bool,
+    allow_partial: bool,
+    url: str | None = None,
 ) -> tuple[pd.DataFrame, int | None]:
     async with Session(endpoints) as session:
-        search = Search(session, params, all_pages=all_pages, allow_partial=allow_partial)
+        search = Search(session, params, all_pages=all_pages, allow_partial=allow_partial, url=url)
         df = await search.frame()
         return df, search.reported_count
 
@@ -131,7 +138,7 @@ class CopernicusDataSearcher(DownloadMethods):
         self.endpoints = Endpoints.from_env()
         self.allow_partial = False
         self._params: SearchParams | None = None
-        self.base_url = f"{self.endpoints.catalogue_url}/Products"
+        self.base_url = self._own_base_url = self.endpoints.products_url
         self.collection_name = None
         self.product_type = None
         self.orbit_direction = None
@@ -203,12 +210,13 @@ class CopernicusDataSearcher(DownloadMethods):
         arguments.pop("self")
         params = validate_search(**arguments, tables=self._tables)
         if base_url != PRODUCTS_URL:
-            # A custom Products URL names the service root; bursts live beside it.
-            root = base_url.rstrip("/").removesuffix("/Products")
+            # A custom Products (or Bursts) URL names the service root; the other
+            # collection lives beside it.
+            root = base_url.rstrip("/").removesuffix("/Products").removesuffix("/Bursts")
             self.endpoints = replace(self.endpoints, catalogue_url=root)
         self._params = params
         self.burst_mode = params.burst_mode
-        self.base_url = collection_url(params, self.endpoints.catalogue_url)
+        self.base_url = self._own_base_url = collection_url(params, self.endpoints.catalogue_url)
         for name in (
             "collection_name",
             "product_type",
@@ -235,6 +243,13 @@ class CopernicusDataSearcher(DownloadMethods):
             raise QueryError("No valid filters provided. At least one filter is required.")
         return self._params
 
+    def _name_query_url(self) -> str:
+        """Where name queries go: ``base_url``, as phidown, unless it is the Bursts URL a
+        burst query set (names are products')."""
+        if self.burst_mode and self.base_url == self._own_base_url:
+            return self.endpoints.products_url
+        return self.base_url
+
     def _build_filter(self) -> str:
         """The ``$filter`` of the current parameters (also stored in ``filter_condition``)."""
         self.filter_condition = build_filter(self._require_params())
@@ -255,7 +270,8 @@ class CopernicusDataSearcher(DownloadMethods):
         """Run the search and return the results as a DataFrame (also ``self.df``).
 
         ``count=True`` fetches every match (all pages, split by time past 10,000);
-        ``count=False`` fetches one page of ``top`` rows, as phidown.
+        ``count=False`` fetches one page of ``top`` rows, as phidown. The request goes to
+        ``base_url`` (set by ``query_by_filter``, or assigned).
 
         Raises:
             ServiceError: the catalogue refused the query.
@@ -264,7 +280,12 @@ class CopernicusDataSearcher(DownloadMethods):
         params = self._require_params()
         self._build_query()
         df, reported = run_sync(
-            _search_frame, self.endpoints, params, bool(params.count), self.allow_partial
+            _search_frame,
+            self.endpoints,
+            params,
+            bool(params.count),
+            self.allow_partial,
+            self.base_url,
         )
         self.num_results = reported or 0
         self.df = df
@@ -279,10 +300,10 @@ class CopernicusDataSearcher(DownloadMethods):
         """
         name = validate_name(product_name)
         self._reset_placeholders()
-        products = f"{self.endpoints.catalogue_url}/Products"
+        base = self._name_query_url()
         pairs = name_params(name)
-        self.url = raw_url(products, pairs)
-        self.df = run_sync(_single_page, self.endpoints, build_url(products, pairs))
+        self.url = raw_url(base, pairs)
+        self.df = run_sync(_single_page, self.endpoints, build_url(base, pairs))
         return self.df
 
     def search_products_by_name_pattern(
@@ -310,10 +331,10 @@ class CopernicusDataSearcher(DownloadMethods):
             tables=self._tables,
         )
         self._reset_placeholders()
-        products = f"{self.endpoints.catalogue_url}/Products"
+        base = self._name_query_url()
         pairs = name_pattern_params(query)
-        self.url = raw_url(products, pairs)
-        self.df = run_sync(_single_page, self.endpoints, build_url(products, pairs))
+        self.url = raw_url(base, pairs)
+        self.df = run_sync(_single_page, self.endpoints, build_url(base, pairs))
         return self.df
 
     def display_results(self, columns: list[str] | None = None, top_n: int = 10):

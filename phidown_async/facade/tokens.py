@@ -66,7 +66,7 @@ class TokenManager:
     async def _service_for_loop(self) -> TokenService:
         # Built on the portal's loop, which runs every call of this manager.
         if self._service is None:
-            credentials = Credentials(self.username, self.password)
+            credentials = Credentials.given(self.username, self.password)
             self._service = TokenService(
                 httpx.AsyncClient(timeout=30.0),
                 self.token_url,

@@ -9,13 +9,14 @@ with the quota, listed as ``Sandbox.users`` (the CLI's JSON ``"users"``):
 bytes_served}}``.
 
 ``Sandbox`` is imported on first use, so code that only needs the settings does not load
-the web server.
+the web server (the ``sandbox`` extra: starlette, uvicorn, trustme).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ..extras import needs
 from .settings import FAULT_KINDS, Faults, SandboxConfig
 
 if TYPE_CHECKING:
@@ -26,7 +27,8 @@ __all__ = ["FAULT_KINDS", "Faults", "Sandbox", "SandboxConfig"]
 
 def __getattr__(name: str) -> Any:
     if name == "Sandbox":
-        from .server import Sandbox
+        with needs("sandbox", "The sandbox"):
+            from .server import Sandbox
 
         return Sandbox
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,6 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from ..extras import needs
+
 BUCKET = "eodata"
 REGION = "us-east-1"
 
@@ -47,7 +49,8 @@ class S3Server:
     def start(self) -> str:
         """Start the server; returns its endpoint URL ``http://host:port``."""
         # Imported here: moto is an optional dependency and slow to import.
-        from moto.server import ThreadedMotoServer
+        with needs("sandbox-s3", "The sandbox's S3 server (--s3)"):
+            from moto.server import ThreadedMotoServer
 
         # werkzeug logs every request at INFO; the sandbox's output stays one JSON line.
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -59,8 +62,9 @@ class S3Server:
 
     def client(self) -> Any:
         """A boto3 S3 client for this server (path-style, as CDSE needs)."""
-        import boto3
-        from botocore.config import Config
+        with needs("sandbox-s3", "The sandbox's S3 client"):
+            import boto3
+            from botocore.config import Config
 
         return boto3.client(
             "s3",

@@ -49,6 +49,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config import Endpoints
+from ..extras import needs
 from . import catalogue
 from .archive import Archive
 from .bursts import Bursts
@@ -312,7 +313,8 @@ class Sandbox:
     def _certificates(self, data_dir: Path) -> Path:
         """A throwaway CA and a certificate for this host; returns the server's key and
         chain (PEM). The CA is `ca_file`, the one file a client must trust."""
-        import trustme  # only a sandbox that serves HTTPS needs it
+        with needs("sandbox", "The sandbox's HTTPS (--tls)"):
+            import trustme  # only a sandbox that serves HTTPS needs it
 
         authority = trustme.CA(organization_name="phidown_async sandbox")
         server = authority.issue_cert(self.host, "localhost")

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+#: The largest payload of a sandbox zip: room for headers and manifest under 4 GiB (no zip64).
+MAX_PAYLOAD = 0xFFFFFFFF - (16 << 20)
+
 FAULT_KINDS = (
     "429",  # 429 with Retry-After
     "500",  # 500 Internal Server Error
@@ -60,6 +63,8 @@ class SandboxConfig:
         username, password: the first account the token endpoint accepts.
         users: how many accounts it accepts, each with the quota ``max_connections``
             (see `accounts`).
+        totp: the two-factor code every password grant must carry (None: no two-factor
+            authentication); a grant without it, or with another, is refused as CDSE does.
         access_token_lifetime, refresh_token_lifetime: seconds (CDSE: 600 / 3600).
         max_sessions: active password-grant sessions per user (CDSE: 100).
         max_connections: concurrent download connections per user before 429 DAT-ZIP-100.
@@ -90,6 +95,7 @@ class SandboxConfig:
     username: str = "sandbox-user@example.com"
     password: str = "sandbox-password"
     users: int = 1
+    totp: str | None = field(default=None, repr=False)
     access_token_lifetime: float = 600.0
     refresh_token_lifetime: float = 3600.0
     max_sessions: int = 100
@@ -114,6 +120,11 @@ class SandboxConfig:
             raise ValueError("max_connections must be at least 1")
         if self.users < 1:
             raise ValueError("users must be at least 1")
+        for name, size in self.sizes.items():
+            if size > MAX_PAYLOAD:
+                raise ValueError(f"sizes[{name!r}] = {size}: sandbox zips must stay under 4 GiB")
+        if not 0 < self.product_size <= MAX_PAYLOAD or not 0 < self.burst_size <= MAX_PAYLOAD:
+            raise ValueError("product_size and burst_size must be positive and under 4 GiB")
 
     def accounts(self) -> tuple[tuple[str, str], ...]:
         """``(username, password)`` of every user: the first is ``username``/``password``,

@@ -180,6 +180,10 @@ class TokenService:
             ),
             None,
         )
+        # Two-factor: a missing or wrong code gets CDSE's answer to a wrong password.
+        code = form.get("totp", "").encode()
+        if config.totp is not None and not hmac.compare_digest(code, config.totp.encode()):
+            user = None
         if user is None:
             raise GrantError(401, "invalid_grant", "Invalid user credentials")
         now = self._clock()

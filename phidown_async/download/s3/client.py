@@ -14,15 +14,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import aiohttp
-import botocore.exceptions
-from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
-
 from ...config import Limits, S3Keys
 from ...errors import AuthError, NotFoundError, ServiceError
+from ...extras import needs
 from ...quota import ConnectionBudget
 from ...retry import RetryableError
+
+with needs("s3", "S3 downloads"):
+    import aiohttp
+    import botocore.exceptions
+    from aiobotocore.config import AioConfig
+    from aiobotocore.session import get_session
 
 REGION = "us-east-1"  # CDSE does not check the region; path-style addressing is what matters
 _THROTTLE_CODES = frozenset({"SlowDown", "TooManyRequests", "RequestLimitExceeded", "Throttling"})
