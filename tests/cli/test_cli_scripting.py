@@ -63,13 +63,18 @@ def test_help_loads_none_of_the_engines_heavy_modules() -> None:
     assert loaded == []
 
 
-def test_a_closed_pipe_ends_quietly_with_exit_0(env: dict[str, str], tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "output", [[], ["--out", "-"], ["--out", "-", "--format", "geojson"], ["--json"]]
+)
+def test_a_closed_pipe_ends_quietly_with_exit_0(
+    env: dict[str, str], tmp_path: Path, output: list[str]
+) -> None:
     # The reader is gone before the first write, as after `| head -1` has read its line.
     reader, writer = os.pipe()
     os.close(reader)
     try:
         done = subprocess.run(
-            [*cli_program(), "search", *PRODUCTS],
+            [*cli_program(), "search", *PRODUCTS, *output],
             stdout=writer,
             stderr=subprocess.PIPE,
             env=env,
