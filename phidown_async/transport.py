@@ -203,15 +203,7 @@ class _Exchange:
         if self._left == 0 or self._response is None:
             return b""
         want = size if self._left is None else min(size, self._left)
-        if len(self._buffer) < want:
-            self._buffer = memoryview(bytearray(want))
-        try:
-            got = self._guarded(self._fill, want)
-        except httpx.TransportError as exc:
-            self._failure = exc
-            got = self._got
-            if not got:
-                raise
+        got = self._next_piece(want)
         return bytes(self._buffer[:got])
 
     def pump(self, sink: Callable[[memoryview], object], budget: int, size: int) -> int:
@@ -226,20 +218,14 @@ class _Exchange:
             raise self._failure
         total = 0
         until = time.monotonic() + PATIENCE
-        while total < budget and self._left != 0 and self._response is not None:
+        while total < budget and self._left != 0 and self._failure is None:
             want = min(size, budget - total, *(() if self._left is None else (self._left,)))
-            if len(self._buffer) < want:
-                self._buffer = memoryview(bytearray(want))
             try:
-                got = self._guarded(self._fill, want)
-            except httpx.TransportError as exc:
-                self._failure = exc
-                got = self._got
-                if got:
-                    sink(self._buffer[:got])
-                if not total + got:
+                got = self._next_piece(want)
+            except httpx.TransportError:
+                if not total:
                     raise
-                return total + got
+                break  # the next call raises it
             if not got:
                 break
             sink(self._buffer[:got])
@@ -247,6 +233,23 @@ class _Exchange:
             if time.monotonic() > until:
                 break
         return total
+
+    def _next_piece(self, want: int) -> int:
+        """Read the next piece, up to ``want`` bytes, into the buffer; returns its size.
+
+        A failure after some of its bytes is kept for the next call (see `read`); one
+        before any is raised now.
+        """
+        if len(self._buffer) < want:
+            self._buffer = memoryview(bytearray(want))
+        self._got = 0  # a piece refused before it began (abandoned) has no bytes
+        try:
+            return self._guarded(self._fill, want)
+        except httpx.TransportError as exc:
+            self._failure = exc
+            if not self._got:
+                raise
+            return self._got
 
     def _fill(self, want: int) -> int:
         """Read the next piece into the buffer: until ``want`` bytes, the body's end, or

@@ -248,8 +248,10 @@ async def test_a_cancelled_pump_returns_only_when_its_sink_is_done():
     the sink is done: a file the sink writes may be closed right after."""
     closed = False
     late: list[int] = []
+    sunk = bytearray()
 
     def slow_sink(piece: memoryview) -> None:
+        sunk.extend(piece)
         time.sleep(0.3)
         if closed:
             late.append(len(piece))
@@ -269,6 +271,8 @@ async def test_a_cancelled_pump_returns_only_when_its_sink_is_done():
                 await anyio.sleep(0.5)
                 tg.cancel_scope.cancel()
     assert late == []
+    # Nothing was handed on twice: the piece after the cancel is never the last one again.
+    assert bytes(sunk) == BODY[: len(sunk)]
 
 
 async def test_a_kept_connection_found_closed_on_sending_is_replaced(monkeypatch):
@@ -318,3 +322,33 @@ async def test_pieces_smaller_than_the_head_buffer_lose_nothing():
                     response = await client.get(f"http://127.0.0.1:{port}/p.zip")
                 tg.cancel_scope.cancel()
     assert response.content == body
+
+
+async def test_a_pump_aborted_between_pieces_hands_nothing_on_twice():
+    """The connection is dropped (a cancel elsewhere) between two pieces of one pump call:
+    the pump stops with what it handed on, and the next call raises; no piece comes twice."""
+    sunk = bytearray()
+    calls: list[int] = []
+
+    with anyio.fail_after(30):
+        async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
+            port = listener.extra(anyio.abc.SocketAttribute.local_port)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(serve, listener, send_body_to_a_leaving_client)
+                async with (
+                    httpx.AsyncClient(transport=transport()) as client,
+                    client.stream("GET", f"http://127.0.0.1:{port}/p.zip") as response,
+                ):
+                    pump = response.extensions[PUMP]
+
+                    def sink(piece: memoryview) -> None:
+                        calls.append(len(piece))
+                        sunk.extend(piece)
+                        pump._exchange.abort()  # as a cancel in another task would
+
+                    first = await pump(sink, 4 << 20)
+                    with pytest.raises(httpx.ReadError):
+                        await pump(sink, 4 << 20)
+                tg.cancel_scope.cancel()
+    assert first == len(sunk) > 0 and len(calls) == 1
+    assert bytes(sunk) == BODY[: len(sunk)]
