@@ -53,7 +53,6 @@ from .report import exit_code, print_report, summary_json
 if TYPE_CHECKING:
     import pandas as pd
 
-    from ..download.preview import DownloadPreview
     from ..download.results import RunSummary
 
 __all__ = [
@@ -171,28 +170,32 @@ def _access(plan: DownloadPlan) -> _Access:
 async def _download(
     plan: DownloadPlan, endpoints: Endpoints, access: _Access, sink: EventSink
 ) -> RunSummary:
-    if plan.accounts:
-        return await _download_accounts(plan, endpoints, sink)
     from ..download import download_products
     from ..download.bursts import download_bursts
     from ..session import Session
 
-    # share_login: the runs of one process (ledger --retry-failed runs one per kind of
-    # item) log in once.
-    async with Session(
-        endpoints,
-        access.credentials,
-        limits=plan.limits,
-        retry=plan.retry,
-        sink=sink,
-        share_login=True,
-    ) as session:
-        common: dict[str, Any] = {
-            "session": session,
-            "ledger_path": plan.ledger_path,
-            "wait": plan.wait,
-            "sink": sink,
-        }
+    async with contextlib.AsyncExitStack() as stack:
+        where: dict[str, Any]
+        if plan.accounts:  # the engine opens a session per account
+            where = {
+                "accounts": plan.accounts,
+                "endpoints": endpoints,
+                "limits": plan.limits,
+                "retry": plan.retry,
+            }
+        else:
+            # share_login: the runs of one process (ledger --retry-failed runs one per kind
+            # of item) log in once.
+            session = Session(
+                endpoints,
+                access.credentials,
+                limits=plan.limits,
+                retry=plan.retry,
+                sink=sink,
+                share_login=True,
+            )
+            where = {"session": await stack.enter_async_context(session)}
+        common = {**where, "ledger_path": plan.ledger_path, "wait": plan.wait, "sink": sink}
         if plan.bursts:
             return await download_bursts(plan.items, plan.out_dir, **common)
         if plan.transport == Transport.s3.value:
@@ -202,29 +205,6 @@ async def _download(
         return await download_products(
             plan.items, plan.out_dir, verify=plan.verify, extract=plan.extract, **common
         )
-
-
-async def _download_accounts(
-    plan: DownloadPlan, endpoints: Endpoints, sink: EventSink
-) -> RunSummary:
-    """The run over several accounts: the engine opens a session per account."""
-    from ..download import download_products
-    from ..download.bursts import download_bursts
-
-    fetch = download_bursts if plan.bursts else download_products
-    extra: dict[str, Any] = {} if plan.bursts else {"verify": plan.verify, "extract": plan.extract}
-    return await fetch(
-        plan.items,
-        plan.out_dir,
-        accounts=plan.accounts,
-        endpoints=endpoints,
-        limits=plan.limits,
-        retry=plan.retry,
-        ledger_path=plan.ledger_path,
-        wait=plan.wait,
-        sink=sink,
-        **extra,
-    )
 
 
 async def interruptible(
@@ -362,20 +342,6 @@ def _nothing(console: Console, *, as_json: bool, dry: bool, connections: int) ->
     print(summary_json(RunSummary((), 0.0)), file=console.file, flush=True)
 
 
-async def _preview(plan: DownloadPlan, endpoints: Endpoints) -> DownloadPreview:
-    from ..download.preview import preview_download
-    from ..session import Session
-
-    async with Session(endpoints, limits=plan.limits, retry=plan.retry) as session:
-        return await preview_download(
-            plan.items,
-            plan.out_dir,
-            session=session,
-            kind=plan.kind,  # type: ignore[arg-type]
-            ledger_path=plan.ledger_path,
-        )
-
-
 def dry_run(plan: DownloadPlan, console: Console | None = None) -> None:
     """Print what ``plan`` would fetch (items, sizes, already there, bytes, time); fetch
     nothing and need no credentials.
@@ -385,11 +351,11 @@ def dry_run(plan: DownloadPlan, console: Console | None = None) -> None:
     """
     import anyio
 
-    from .dryrun import as_json, print_plan
+    from .dryrun import as_json, plan_preview, print_plan
 
     console = console or stdout()
     with _run_failures():
-        preview = anyio.run(_preview, plan, Endpoints.from_env())
+        preview = anyio.run(plan_preview, plan, Endpoints.from_env())
     if plan.as_json:
         print(as_json(preview, plan.limits.connections), file=console.file, flush=True)
     else:

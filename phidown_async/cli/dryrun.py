@@ -17,10 +17,27 @@ from ..config import CONNECTION_RATE
 from .console import format_bytes, format_duration
 
 if TYPE_CHECKING:
+    from ..config import Endpoints
     from ..download.preview import DownloadPreview
+    from .download import DownloadPlan
 
 TABLE_ROWS = 50
 STATUS_WORDS = {"fetch": "to fetch", "there": "already there", "failed": "cannot download"}
+
+
+async def plan_preview(plan: DownloadPlan, endpoints: Endpoints) -> DownloadPreview:
+    """The preview of ``plan``'s run (look-ups through a session without credentials)."""
+    from ..download.preview import preview_download
+    from ..session import Session
+
+    async with Session(endpoints, limits=plan.limits, retry=plan.retry) as session:
+        return await preview_download(
+            plan.items,
+            plan.out_dir,
+            session=session,
+            kind=plan.kind,  # type: ignore[arg-type]
+            ledger_path=plan.ledger_path,
+        )
 
 
 def totals(preview: DownloadPreview, connections: int) -> dict[str, Any]:

@@ -2,8 +2,7 @@
 
 Example:
     summary = await download_products(df, "data/")
-    for failure in summary.failures:
-        print(failure.name, failure.reason)
+    reasons = {failure.name: failure.reason for failure in summary.failures}
 """
 
 from __future__ import annotations

@@ -330,7 +330,7 @@ async def download_bursts(
 
     Example:
         summary = await download_bursts(frame, "bursts/")
-        print(summary.downloaded, [f.reason for f in summary.failures])
+        reasons = [failure.reason for failure in summary.failures]
     """
     out = Path(output_dir).absolute()
     await anyio.to_thread.run_sync(lambda: out.mkdir(parents=True, exist_ok=True))

@@ -7,7 +7,7 @@ partial file left by an earlier run is the point a run would resume from.
 
 Example:
     preview = await preview_download(frame, "data/", session=session)
-    print(preview.bytes_to_fetch, preview.seconds_at(4 * 20e6))
+    minutes = preview.seconds_at(4 * 20e6) / 60  # at a general account's quota
 """
 
 from __future__ import annotations
