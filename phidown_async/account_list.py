@@ -30,10 +30,43 @@ from pathlib import Path
 from .config import DEFAULT_CONNECTIONS, Credentials
 from .errors import ConfigError, CredentialsError
 
-__all__ = ["Account", "check_accounts", "load_accounts"]
+__all__ = ["Account", "CredentialSource", "check_accounts", "load_accounts"]
 
 _KEYS = frozenset({"name", "username_env", "password_env", "netrc_machine", "connections"})
 _SECRETS = ("username", "password")
+
+
+@dataclass(frozen=True)
+class CredentialSource:
+    """Where an account's credentials are, never the credentials themselves: the names of
+    two environment variables, or a netrc machine; neither means ``CDSE_USERNAME`` and
+    ``CDSE_PASSWORD``, else the identity host's entry of ``~/.netrc`` (`Credentials.from_env`).
+
+    A cluster's workers get this, not the credentials, and read them in their own process
+    (nothing secret passes through the scheduler).
+    """
+
+    username_env: str | None = None
+    password_env: str | None = None
+    netrc_machine: str | None = None
+
+    def read(
+        self, env: Mapping[str, str] | None = None, netrc_path: str | Path | None = None
+    ) -> Credentials:
+        """The credentials, read now from ``env`` (default ``os.environ``) or the netrc file.
+
+        Raises:
+            CredentialsError: a variable is unset, or the netrc has no such machine.
+        """
+        env = os.environ if env is None else env
+        if self.netrc_machine:
+            return _from_netrc(f"machine {self.netrc_machine}", self.netrc_machine, netrc_path)
+        if self.username_env and self.password_env:
+            where = "this account"
+            return Credentials(
+                _variable(where, env, self.username_env), _variable(where, env, self.password_env)
+            )
+        return Credentials.from_env(env, netrc_path)
 
 
 @dataclass(frozen=True)
@@ -44,6 +77,8 @@ class Account:
         name: how results, events and the ledger name the account (never the user name).
         credentials: its login.
         connections: its concurrent-connection quota (CDSE general users: 4).
+        source: where ``credentials`` were read (`load_accounts` sets it); a cluster's
+            workers read them again from there. None: given in code, for one process only.
 
     Raises:
         ConfigError: an empty name or fewer than one connection.
@@ -52,6 +87,7 @@ class Account:
     name: str
     credentials: Credentials
     connections: int = DEFAULT_CONNECTIONS
+    source: CredentialSource | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
@@ -160,12 +196,14 @@ def _account(
         if not isinstance(machine, str) or not machine:
             raise ConfigError(f"{where}: netrc_machine must be a host name")
         credentials = _from_netrc(where, machine, netrc_path)
+        source = CredentialSource(netrc_machine=machine)
     elif all(isinstance(n, str) and n for n in names):
         credentials = Credentials(*(_variable(where, env, str(n)) for n in names))
+        source = CredentialSource(str(names[0]), str(names[1]))
     else:
         raise ConfigError(f"{where} needs username_env and password_env, or netrc_machine")
     try:
-        return Account(name, credentials, connections)
+        return Account(name, credentials, connections, source)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 

@@ -33,7 +33,22 @@ if TYPE_CHECKING:
 
 
 class PhidownError(Exception):
-    """Base of every error raised by phidown_async."""
+    """Base of every error raised by phidown_async.
+
+    Errors pickle as they are (message and attributes): a Dask worker's error reaches the
+    client unchanged, although most take keyword arguments besides the message.
+    """
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(kind: type[PhidownError], args: tuple[object, ...], state: dict[str, object]
+) -> PhidownError:
+    error = kind.__new__(kind)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class ConfigError(PhidownError):

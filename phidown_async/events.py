@@ -6,8 +6,9 @@ progress bars, the facade as phidown-style messages, tests collect them in a lis
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,44 @@ class QuotaChanged(Event):
 EventSink = Callable[[Event], None]
 
 
+def to_message(event: Event) -> dict[str, Any]:
+    """The event as a plain dict (``{"event": <class name>, **fields}``): what a cluster's
+    worker sends to the client (Dask's event log carries msgpack, not objects)."""
+    return {"event": type(event).__name__, **asdict(event)}
+
+
+def from_message(message: Mapping[str, Any]) -> Event:
+    """The event that `to_message` made ``message`` of.
+
+    Raises:
+        ValueError: ``message`` names no event of this module.
+    """
+    fields = dict(message)
+    kind = _KINDS.get(str(fields.pop("event", "")))
+    if kind is None:
+        raise ValueError(f"not an event message: {message!r}")
+    return kind(**fields)
+
+
 def discard(_event: Event) -> None:
     """A sink that ignores every event."""
+
+
+_KINDS: dict[str, type[Event]] = {
+    kind.__name__: kind
+    for kind in (
+        ItemStarted,
+        BytesReceived,
+        RetryScheduled,
+        ItemWaiting,
+        ItemVerified,
+        ItemSkipped,
+        ItemFailed,
+        ChecksumIgnored,
+        TokenRefreshed,
+        QuotaChanged,
+    )
+}
 
 
 @dataclass

@@ -22,6 +22,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "sandbox-s3": ("moto", "boto3", "botocore"),
     "geo": ("geopandas", "pyarrow"),
     "plot": ("matplotlib",),
+    "dask": ("distributed", "dask"),
 }
 
 

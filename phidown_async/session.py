@@ -63,6 +63,8 @@ class Session:
             `accounts.shared_state`, so that every session of the process with the same
             account logs in once and later ones use the refresh grant (the facade and the
             CLI do this: each of their calls opens a session).
+        budget: the connection budget to use instead of one of ``limits.connections``
+            (a cluster's worker bounds it by the account's lease, `cluster.worker`).
 
     Use it as an async context manager; leaving it closes the connections.
     """
@@ -79,12 +81,13 @@ class Session:
         transport: httpx.AsyncBaseTransport | None = None,
         tokens: TokenSource | None = None,
         share_login: bool = False,
+        budget: ConnectionBudget | None = None,
     ) -> None:
         self.endpoints = endpoints
         self.limits = limits
         self.retry = retry
         self.sink = sink
-        self.budget = ConnectionBudget(limits.connections, sink)
+        self.budget = budget or ConnectionBudget(limits.connections, sink)
         if transport is None:
             # One TLS context for every pool: building one (loading the CA bundle) costs
             # tens of milliseconds, a noticeable share of a small search.

@@ -11,7 +11,8 @@ checks at teardown of ``shared_unchanged`` catch a test that broke the first rul
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -32,6 +33,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "reads_only: the test neither changes the sandbox's settings nor reads its counters, "
         "so it may use the session's shared sandbox",
     )
+    config.addinivalue_line("markers", "slow: a long end-to-end run (still part of make test)")
 
 
 def _shared(config: SandboxConfig) -> Iterator[object]:
@@ -58,3 +60,22 @@ def bulk_sandbox() -> Iterator[object]:
 def small_sandbox() -> Iterator[object]:
     """A 12-product sandbox (SMALL_CONFIG), read only."""
     yield from _shared(SMALL_CONFIG)
+
+
+@pytest.fixture
+def sandbox_factory() -> Iterator[Callable[..., Any]]:
+    """Start sandboxes with given settings; every one is stopped at the end of the test."""
+    # Imported here so the verify tests in this folder do not depend on the sandbox.
+    from phidown_async.sandbox import Sandbox, SandboxConfig
+
+    started: list[Any] = []
+
+    def start(**settings: Any) -> Any:
+        sandbox = Sandbox(SandboxConfig(**settings))
+        sandbox.__enter__()
+        started.append(sandbox)
+        return sandbox
+
+    yield start
+    for sandbox in reversed(started):
+        sandbox.close()

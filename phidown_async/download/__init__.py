@@ -17,7 +17,9 @@ import anyio.to_thread
 
 from ..account_list import Account
 from ..config import Credentials, Endpoints, Limits
+from ..errors import ConfigError
 from ..events import EventSink, discard
+from ..extras import needs
 from ..retry import RetryPolicy
 from ..session import Session
 from .dispatch import AccountPool
@@ -59,6 +61,7 @@ async def download_products(
     verify: bool | str = "default",
     extract: bool = False,
     sink: EventSink = discard,
+    cluster: Any = None,
 ) -> RunSummary:
     """Download products into ``output_dir``: resumable, verified, recorded in a ledger.
 
@@ -93,6 +96,12 @@ async def download_products(
         wait: wait for items another process holds (two runs on one folder) until it
             finishes or lets go of them; False skips them.
         sink: receives progress events.
+        cluster: an asynchronous ``distributed.Client`` (the ``dask`` extra): items are
+            fetched by its workers, each account's connections bounded across the cluster;
+            the ledger stays here. Workers read credentials from their own environment
+            (``CDSE_USERNAME``/``CDSE_PASSWORD``, .netrc, or each account's variables):
+            not with ``session`` or ``credentials``. ``output_dir`` must be a folder every
+            worker sees.
 
     Returns:
         Every item's outcome and counts; failures are results with a reason, not errors.
@@ -100,7 +109,9 @@ async def download_products(
     Raises:
         CredentialsError: no session, no credentials given and none in the environment.
         ConfigError: ``accounts`` with ``session`` or ``credentials``, or two accounts
-            with one name.
+            with one name; ``cluster`` with ``session``, ``credentials`` or an account
+            given with its credentials in code, or not an asynchronous client.
+        MissingExtraError: ``cluster`` without the ``dask`` extra installed.
         DiskFullError: no space left; the run stopped and kept every partial file.
         AuthError: CDSE refused the account; nothing more could succeed.
         TypeError: ``items`` has entries that are neither dicts nor strings.
@@ -110,6 +121,29 @@ async def download_products(
     if session is not None and sink is discard:
         sink = session.sink
     async with contextlib.AsyncExitStack() as stack:
+        if cluster is not None:
+            if session is not None or credentials is not None:
+                raise ConfigError(
+                    "a cluster's workers read credentials from their own environment; "
+                    "give accounts (or none), not a session or credentials"
+                )
+            with needs("dask", "A pull on a Dask cluster"):
+                from ..cluster.client import download_on_cluster
+            return await download_on_cluster(
+                cluster,
+                items,
+                out,
+                stack=stack,
+                accounts=accounts,
+                endpoints=endpoints,
+                limits=limits,
+                retry=retry,
+                ledger_path=ledger_path,
+                wait=wait,
+                verify=verify,
+                extract=extract,
+                sink=sink,
+            )
         pool = open_pool(stack, session, accounts, endpoints, credentials, limits, retry, sink)
         intake = await take_in(items, "product", pool.first)
         catalogue_url = pool.first.endpoints.catalogue_url

@@ -18,9 +18,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
+from typing import Protocol
 
 import anyio
 
+from ..config import Limits
+from ..quota import ConnectionBudget
 from ..session import Session
 from .plan import Job
 from .pool import ProgressReport, TransferFn
@@ -31,17 +34,26 @@ from .results import ItemResult
 RECHECK = 0.25
 
 
+class Seat(Protocol):
+    """What the pool reads of an account: its limits and its connection budget (a
+    `Session` has both; a cluster's client keeps them for accounts whose sessions live on
+    the workers)."""
+
+    limits: Limits
+    budget: ConnectionBudget
+
+
 class AccountPool:
     """Named sessions that items are leased to, one item at a time.
 
     Args:
-        sessions: account name -> its session (at least one).
+        sessions: account name -> its session, or its `Seat` (at least one).
 
     The one unnamed session (name ``""``) of a single-account run is used as is:
     `dispatch` returns its transfer and results carry no account name.
     """
 
-    def __init__(self, sessions: Mapping[str, Session]) -> None:
+    def __init__(self, sessions: Mapping[str, Session] | Mapping[str, Seat]) -> None:
         if not sessions:
             raise ValueError("an AccountPool needs at least one session")
         self.sessions = dict(sessions)
@@ -51,7 +63,9 @@ class AccountPool:
     @property
     def first(self) -> Session:
         """The first account's session (look-ups of Ids and names go through it)."""
-        return next(iter(self.sessions.values()))
+        first = next(iter(self.sessions.values()))
+        assert isinstance(first, Session), "a pool of seats has no session"
+        return first
 
     @property
     def workers(self) -> int:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import hashlib
 import io
 import zipfile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any
 
 import httpx
 import pytest
@@ -127,10 +126,6 @@ class Host:
         return [r.headers.get("Range") for r in self.seen]
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slow: a long end-to-end run (still part of make test)")
-
-
 @pytest.fixture
 def dl() -> SimpleNamespace:
     """The helpers above, for test modules (conftest is not importable by name)."""
@@ -141,22 +136,3 @@ def dl() -> SimpleNamespace:
         entity=entity,
         Host=Host,
     )
-
-
-@pytest.fixture
-def sandbox_factory() -> Iterator[Callable[..., Any]]:
-    """Start sandboxes with given settings; every one is stopped at the end of the test."""
-    # Imported here so the verify tests in this folder do not depend on the sandbox.
-    from phidown_async.sandbox import Sandbox, SandboxConfig
-
-    started: list[Any] = []
-
-    def start(**settings: Any) -> Any:
-        sandbox = Sandbox(SandboxConfig(**settings))
-        sandbox.__enter__()
-        started.append(sandbox)
-        return sandbox
-
-    yield start
-    for sandbox in reversed(started):
-        sandbox.close()
