@@ -43,7 +43,8 @@ class PhidownError(Exception):
         return (_rebuild, (type(self), self.args, self.__dict__))
 
 
-def _rebuild(kind: type[PhidownError], args: tuple[object, ...], state: dict[str, object]
+def _rebuild(
+    kind: type[PhidownError], args: tuple[object, ...], state: dict[str, object]
 ) -> PhidownError:
     error = kind.__new__(kind)
     error.args = args

@@ -7,7 +7,7 @@ progress bars, the facade as phidown-style messages, tests collect them in a lis
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
@@ -91,16 +91,16 @@ def to_message(event: Event) -> dict[str, Any]:
 
 
 def from_message(message: Mapping[str, Any]) -> Event:
-    """The event that `to_message` made ``message`` of.
+    """The event that `to_message` made ``message`` of (keys that are not its fields, such
+    as the ``worker`` Dask adds, are left out).
 
     Raises:
         ValueError: ``message`` names no event of this module.
     """
-    fields = dict(message)
-    kind = _KINDS.get(str(fields.pop("event", "")))
+    kind = _KINDS.get(str(message.get("event", "")))
     if kind is None:
         raise ValueError(f"not an event message: {message!r}")
-    return kind(**fields)
+    return kind(**{f.name: message[f.name] for f in fields(kind) if f.name in message})
 
 
 def discard(_event: Event) -> None:

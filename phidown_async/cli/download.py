@@ -53,6 +53,7 @@ from .report import exit_code, print_report, summary_json
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..cluster.start import ClusterSpec
     from ..download.results import RunSummary
 
 __all__ = [
@@ -108,6 +109,7 @@ class DownloadPlan:
         accounts: several accounts sharing the run (HTTPS); empty for the environment's one.
         as_json: print the summary as JSON, and no progress or other human output.
         totp: the account's two-factor code (default: ``CDSE_TOTP``).
+        cluster: run the transfers on this Dask cluster (products over HTTPS).
     """
 
     items: Any
@@ -127,6 +129,7 @@ class DownloadPlan:
     accounts: tuple[Account, ...] = ()
     as_json: bool = False
     totp: str | None = field(default=None, repr=False)
+    cluster: ClusterSpec | None = None
 
     @property
     def ledger_path(self) -> Path:
@@ -176,7 +179,22 @@ async def _download(
 
     async with contextlib.AsyncExitStack() as stack:
         where: dict[str, Any]
-        if plan.accounts:  # the engine opens a session per account
+        if plan.cluster is not None:
+            from ..cluster.start import open_cluster
+
+            window = sum(a.connections for a in plan.accounts) or plan.limits.connections
+            window += max(0, plan.limits.workers - plan.limits.connections) * max(
+                1, len(plan.accounts)
+            )
+            client = await stack.enter_async_context(open_cluster(plan.cluster, threads=window))
+            where = {
+                "cluster": client,
+                "accounts": plan.accounts,
+                "endpoints": endpoints,
+                "limits": plan.limits,
+                "retry": plan.retry,
+            }
+        elif plan.accounts:  # the engine opens a session per account
             where = {
                 "accounts": plan.accounts,
                 "endpoints": endpoints,
@@ -314,7 +332,8 @@ def execute(plan: DownloadPlan, console: Console | None = None) -> int:
         sink = _fan_out(progress, LoggingSink())
     if not plan.as_json and not logs.current.get().quiet:
         what = "bursts" if plan.bursts else f"products over {plan.transport.upper()}"
-        why = f" ({access.why})" if access.why else ""
+        why = ", ".join(str(part) for part in (access.why, plan.cluster) if part)
+        why = f" ({why})" if why else ""
         console.print(f"Downloading {plan.count} {what} to {plan.out_dir}{why}", markup=False)
     with _run_failures(), _display(plan, progress, console):
         summary = anyio.run(interruptible, _download, plan, endpoints, access, sink)
@@ -324,6 +343,24 @@ def execute(plan: DownloadPlan, console: Console | None = None) -> int:
         print(summary_json(summary), file=console.file, flush=True)
         return exit_code(summary)
     return print_report(console, summary, command_line())
+
+
+def _cluster_spec(
+    text: str | None, *, bursts: bool, transport: Transport, totp: str | None
+) -> ClusterSpec | None:
+    """The ``--cluster`` of the command line, or exit 2 saying why it cannot be used."""
+    if text is None:
+        return None
+    from ..cluster.start import parse_cluster
+
+    if bursts or transport is Transport.s3:
+        fail("--cluster fetches products over HTTPS; bursts and S3 run in one process")
+    if totp:
+        fail("--cluster: the workers read the two-factor code from CDSE_TOTP, not --totp")
+    try:
+        return parse_cluster(text)
+    except ConfigError as exc:
+        fail(str(exc))
 
 
 def _nothing(console: Console, *, as_json: bool, dry: bool, connections: int) -> None:
@@ -538,6 +575,19 @@ def download(
             rich_help_panel=PANEL,
         ),
     ] = DEFAULT_SPEED_TIME,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster",
+            metavar="SPEC",
+            help="Spread the transfers over a Dask cluster (needs the dask extra): local:N "
+            "starts N worker processes here, tcp://HOST:PORT joins a running scheduler "
+            "(its workers must see --out-dir and have the credentials in their own "
+            "environment). This process plans and keeps the ledger.",
+            rich_help_panel=PANEL,
+            show_default=False,
+        ),
+    ] = None,
     accounts: Annotated[
         Path | None,
         typer.Option(
@@ -603,6 +653,7 @@ def download(
         fail("--extract unpacks product zips fetched over HTTPS")
     if accounts is not None and transport is Transport.s3:
         fail("--accounts shares a run among CDSE accounts over HTTPS; S3 uses keys")
+    spec = _cluster_spec(cluster, bursts=is_bursts, transport=transport, totp=totp)
     try:
         listed = load_accounts(accounts) if accounts is not None else ()
     except ConfigError as exc:
@@ -630,6 +681,7 @@ def download(
         accounts=listed,
         as_json=as_json,
         totp=totp,
+        cluster=spec,
     )
     if dry_run_:
         dry_run(plan, console)

@@ -21,6 +21,7 @@ from typing import Any
 
 import anyio
 from distributed import Client, KilledWorker
+from distributed.client import ClosedClientError
 
 from ..account_list import Account, CredentialSource
 from ..config import Endpoints, Limits
@@ -161,7 +162,7 @@ async def download_on_cluster(
     stack.push_async_callback(_unregister, client, plugin.name)
     submitter = _Submitter(client, run, sink)
     client.subscribe_topic(event_topic(run), submitter.on_event)
-    stack.callback(client.unsubscribe_topic, event_topic(run))
+    stack.callback(_unsubscribe, client, event_topic(run))
 
     spare = max(0, limits.workers - limits.connections)
     seats = {
@@ -185,6 +186,12 @@ async def download_on_cluster(
         settled=HttpTransfer(lookups, extract=extract).unpacked,
         wait=wait,
     )
+
+
+def _unsubscribe(client: Client, topic: str) -> None:
+    # A client closed already took its subscriptions with it.
+    with contextlib.suppress(ClosedClientError):
+        client.unsubscribe_topic(topic)
 
 
 async def _unregister(client: Client, name: str) -> None:

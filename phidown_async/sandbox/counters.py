@@ -38,6 +38,7 @@ class Counters:
         self._sessions_refused = 0
         self._peak: Counter[str] = Counter(self._active)
         self._bytes: Counter[str] = Counter()
+        self._resumed: defaultdict[str, list[int]] = defaultdict(list)
         self._faults: Counter[str] = Counter()
 
     def reset(self) -> None:
@@ -88,6 +89,11 @@ class Counters:
         with self._lock:
             self._bytes[item_id] += nbytes
 
+    def resumed(self, item_id: str, start: int) -> None:
+        """Note a ranged download of ``item_id`` that starts at byte ``start`` (> 0)."""
+        with self._lock:
+            self._resumed[item_id].append(start)
+
     def fault(self, kind: str) -> None:
         """Count one injected fault of ``kind``."""
         with self._lock:
@@ -104,6 +110,11 @@ class Counters:
     def bytes_served(self, item_id: str) -> int:
         with self._lock:
             return self._bytes[item_id]
+
+    def resumes(self) -> dict[str, list[int]]:
+        """Start offsets of every download that resumed, by item (206 from a non-zero byte)."""
+        with self._lock:
+            return {item: list(starts) for item, starts in self._resumed.items()}
 
     def peak_downloads(self, user: str | None = None) -> int:
         """Highest number of simultaneous downloads of ``user`` (of any user when None)."""

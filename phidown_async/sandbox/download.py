@@ -377,6 +377,8 @@ class Downloads:
         status = 206 if span is not None else 200
         if span is not None:
             headers["Content-Range"] = f"bytes {start}-{end}/{total}"
+            if start > 0:
+                self.counters.resumed(item_id, start)
         headers["Content-Length"] = str(length)
         token = bearer_token(request)
         return FileBody(
