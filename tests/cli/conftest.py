@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner, Result
 
 from phidown_async.cli import app
-from phidown_async.sandbox import Sandbox
+from phidown_async.sandbox import Sandbox, SandboxConfig
 
 # The Po Valley in 2024: 28 Sentinel-1 products and a few hundred bursts in this archive.
 AOI = "POLYGON((10.5 45.2, 11.5 45.2, 11.5 45.8, 10.5 45.8, 10.5 45.2))"
@@ -70,3 +70,42 @@ def cli(env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         return CliRunner().invoke(app, list(args), env={**cleared, **chosen})
 
     return run
+
+
+# An accounts file of the two users of `two_users` (see `accounts_env`).
+ACCOUNTS = """
+[[account]]
+name = "alice"
+username_env = "ALICE_USER"
+password_env = "ALICE_PASS"
+connections = 2
+
+[[account]]
+name = "bob"
+username_env = "BOB_USER"
+password_env = "BOB_PASS"
+connections = 2
+"""
+
+
+@pytest.fixture
+def two_users() -> Iterator[Sandbox]:
+    """A sandbox of two users, each with a quota of 2 connections."""
+    config = SandboxConfig(seed=7, products=600, product_size=32 * 1024, users=2, max_connections=2)
+    with Sandbox(config) as running:
+        yield running
+
+
+def accounts_env(sandbox: Sandbox, home: Path) -> dict[str, str]:
+    """The environment of the two users of ``two_users`` in the variables ACCOUNTS names."""
+    env = sandbox_env(sandbox, home)
+    # Only the accounts file's variables: the environment's own account is not used.
+    del env["CDSE_USERNAME"], env["CDSE_PASSWORD"]
+    alice, bob = sandbox.users
+    env.update(
+        ALICE_USER=alice["username"],
+        ALICE_PASS=alice["password"],
+        BOB_USER=bob["username"],
+        BOB_PASS=bob["password"],
+    )
+    return env

@@ -3,49 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import PRODUCTS, CliRun, sandbox_env
+from conftest import ACCOUNTS, PRODUCTS, CliRun, accounts_env
 
 from phidown_async.ledger import Ledger
-from phidown_async.sandbox import Sandbox, SandboxConfig
-
-ACCOUNTS = """
-[[account]]
-name = "alice"
-username_env = "ALICE_USER"
-password_env = "ALICE_PASS"
-connections = 2
-
-[[account]]
-name = "bob"
-username_env = "BOB_USER"
-password_env = "BOB_PASS"
-connections = 2
-"""
-
-
-@pytest.fixture
-def two_users() -> Iterator[Sandbox]:
-    config = SandboxConfig(seed=7, products=600, product_size=32 * 1024, users=2, max_connections=2)
-    with Sandbox(config) as running:
-        yield running
-
-
-def accounts_env(sandbox: Sandbox, home: Path) -> dict[str, str]:
-    env = sandbox_env(sandbox, home)
-    # Only the accounts file's variables: the environment's own account is not used.
-    del env["CDSE_USERNAME"], env["CDSE_PASSWORD"]
-    alice, bob = sandbox.users
-    env.update(
-        ALICE_USER=alice["username"],
-        ALICE_PASS=alice["password"],
-        BOB_USER=bob["username"],
-        BOB_PASS=bob["password"],
-    )
-    return env
+from phidown_async.sandbox import Sandbox
 
 
 def one_error_line(output: str) -> str:
