@@ -1,4 +1,4 @@
-"""``python -m benchmarks [search|products|bursts|bytes] [--quick]``: run one benchmark or all.
+"""``python -m benchmarks [NAME ...] [--quick]``: run some benchmarks, or all of them.
 
 Each benchmark prints a table, writes ``benchmarks/results/<name>.json`` and replaces its
 section of ``benchmarks/RESULTS.md``. ``--quick`` runs small versions (a smoke check).
@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-NAMES = ("search", "products", "bursts", "bytes")
+NAMES = ("search", "products", "bursts", "bytes", "accounts")
 
 
 def main(argv: list[str] | None = None) -> int:

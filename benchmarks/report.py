@@ -120,7 +120,7 @@ def save(name: str, data: dict[str, Any], section: str) -> Path:
 
 def _ordered(text: str) -> str:
     """Keep the sections in the order search, products, bursts whatever ran first."""
-    order = ("search", "products", "bursts", "bytes")
+    order = ("search", "products", "bursts", "bytes", "accounts")
     blocks = {}
     for name in order:
         match = re.search(rf"<!-- begin {name} -->.*?<!-- end {name} -->", text, flags=re.DOTALL)
