@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from ..account_list import Account, load_accounts
 from ..config import Limits
 from ..errors import ConfigError
 from ..ledger import STATES, Ledger, LedgerRow
@@ -125,8 +126,10 @@ def _retry_plans(
     retry: RetryPolicy,
     as_json: bool = False,
     totp: str | None = None,
+    accounts: tuple[Account, ...] = (),
 ) -> list[DownloadPlan]:
-    """One plan per kind of failed item; Ids are looked up in the catalogue again."""
+    """One plan per kind of failed item; Ids are looked up in the catalogue again.
+    ``accounts`` share the HTTPS retries (S3 uses keys)."""
     plans = []
     for kind in ("product", "burst", "s3"):
         chosen = [row for row in rows if row.kind == kind]
@@ -146,6 +149,7 @@ def _retry_plans(
                 names={row.id: row.name for row in chosen if row.name},
                 as_json=as_json,
                 totp=totp,
+                accounts=() if kind == "s3" else accounts,
             )
         )
     return plans
@@ -178,6 +182,15 @@ def ledger(
         ),
     ] = False,
     totp: Annotated[str | None, TOTP_OPTION] = None,
+    accounts: Annotated[
+        Path | None,
+        typer.Option(
+            "--accounts",
+            metavar="FILE",
+            help="Retry with several CDSE accounts (the download command's accounts file).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Show a download ledger: items and bytes by state, failures, and retry them.
 
@@ -210,6 +223,10 @@ def ledger(
             console.print("No failures.")
     if not retry_failed:
         return
+    try:
+        listed = load_accounts(accounts) if accounts is not None else ()
+    except ConfigError as exc:
+        fail(str(exc))
     if not failed:
         if not as_json:
             console.print("Nothing to retry.")
@@ -222,6 +239,7 @@ def ledger(
         RetryPolicy(),
         as_json,
         totp,
+        listed,
     )
     code = EXIT_OK
     for plan in plans:

@@ -119,8 +119,9 @@ class _Submitter:
             # The scheduler gave up after the item's workers died again and again.
             return ItemResult(job.id, job.name, "failed", reason=f"its workers died: {exc}")
         except BaseException:
-            with anyio.CancelScope(shield=True):
-                # Queued tasks go; a running one ends with its worker (or on its own).
+            # Queued tasks go; a running one ends with its worker (or on its own). A
+            # client already closed has nothing left to cancel: the first error stands.
+            with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
                 await self.client.cancel([future])
             raise
         finally:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import ACCOUNTS, PRODUCTS, CliRun, accounts_env
 
-from phidown_async.ledger import Ledger
+from phidown_async.ledger import Ledger, NewItem
 from phidown_async.sandbox import Sandbox
 
 
@@ -82,3 +82,26 @@ def test_accounts_are_for_https(cli: CliRun, two_users: Sandbox, home: Path, tmp
     )  # fmt: skip
     assert result.exit_code == 2
     assert "--accounts shares a run among CDSE accounts over HTTPS" in one_error_line(result.stderr)
+
+
+def test_failed_items_are_retried_with_the_accounts(
+    cli: CliRun, two_users: Sandbox, home: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "accounts.toml").write_text(ACCOUNTS)
+    (tmp_path / "data").mkdir()
+    products = [two_users.archive.product(p["Id"]) for p in two_users.archive.products[:6]]
+    with Ledger(tmp_path / "data" / ".phidown_ledger.sqlite") as ledger:
+        ledger.add(NewItem(p["Id"], name=p["Name"], size=p["ContentLength"]) for p in products)
+        for product in products:
+            ledger.failed(product["Id"], "connection reset", 3)
+
+    result = cli(
+        "ledger", "data", "--retry-failed", "--accounts", "accounts.toml",
+        environment=accounts_env(two_users, home),
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    with Ledger(tmp_path / "data" / ".phidown_ledger.sqlite", readonly=True) as ledger:
+        rows = ledger.rows()
+    assert {row.state for row in rows} == {"done"} and len(rows) == 6
+    assert {row.account for row in rows} == {"alice", "bob"}
