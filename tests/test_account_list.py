@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from phidown_async.account_list import Account, check_accounts, load_accounts
+from phidown_async.account_list import Account, CredentialSource, check_accounts, load_accounts
 from phidown_async.config import Credentials
 from phidown_async.errors import ConfigError, CredentialsError
 
@@ -31,10 +31,20 @@ def test_accounts_come_from_variables_and_netrc(tmp_path):
 
     alice, bob = load_accounts(path, env=ENV, netrc_path=netrc)
 
-    assert alice == Account("alice", Credentials("alice@example.com", "pa55"), 2)
+    assert alice == Account(
+        "alice", Credentials("alice@example.com", "pa55"), 2, CredentialSource("A_USER", "A_PASS")
+    )
     assert bob.name == "bob" and bob.connections == 4  # the default quota
     assert bob.credentials == Credentials("bob@example.com", "se cret")
+    assert bob.source == CredentialSource(netrc_machine="bob.cdse")
     assert "pa55" not in repr(alice)
+    # Where the credentials are reads them again (what a cluster's worker does).
+    assert alice.source.read(ENV) == alice.credentials
+    assert bob.source.read(netrc_path=netrc) == bob.credentials
+    with pytest.raises(CredentialsError, match="environment variable A_PASS is not set"):
+        alice.source.read({"A_USER": "alice@example.com"})
+    default = CredentialSource().read({"CDSE_USERNAME": "c@example.com", "CDSE_PASSWORD": "p"})
+    assert default == Credentials("c@example.com", "p")
 
 
 @pytest.mark.parametrize(

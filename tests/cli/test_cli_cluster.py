@@ -57,3 +57,39 @@ def test_a_cluster_it_cannot_use_is_one_line_and_exit_2(
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: ") and message in lines[0], lines
     assert two_users.counters.requests("token") == 0
+
+
+@pytest.mark.slow
+def test_a_download_joins_a_running_scheduler(
+    cli: CliRun, two_users: Sandbox, home: Path, tmp_path: Path
+) -> None:
+    import distributed
+
+    class Keys(distributed.diagnostics.plugin.SchedulerPlugin):
+        def __init__(self) -> None:
+            self.seen: list[str] = []
+
+        def update_graph(self, scheduler, *, keys, **kwargs) -> None:
+            self.seen += [str(key) for key in keys]
+
+    keys = Keys()
+    with distributed.LocalCluster(
+        n_workers=1,
+        threads_per_worker=4,
+        processes=False,
+        protocol="tcp://",
+        host="127.0.0.1",
+        dashboard_address=None,
+    ) as cluster:
+        cluster.scheduler.add_plugin(keys)
+        result = cli(
+            "download", *PRODUCTS, "--limit", "4", "-o", "data",
+            "--cluster", cluster.scheduler_address,
+            environment=sandbox_env(two_users, home),
+        )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert f"the Dask cluster at {cluster.scheduler_address}" in result.stdout
+    assert "All 4 items verified." in result.stdout
+    # Each item was one task of that scheduler.
+    assert len([key for key in keys.seen if key.startswith("phidown-")]) == 4

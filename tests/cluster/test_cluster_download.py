@@ -17,6 +17,12 @@ import dask  # noqa: E402
 from phidown_async.account_list import load_accounts  # noqa: E402
 from phidown_async.config import Limits  # noqa: E402
 from phidown_async.download import LEDGER_NAME, download_products  # noqa: E402
+from phidown_async.events import (  # noqa: E402
+    BytesReceived,
+    EventLog,
+    ItemStarted,
+    ItemVerified,
+)
 from phidown_async.ledger import Ledger  # noqa: E402
 from phidown_async.retry import RetryPolicy  # noqa: E402
 
@@ -83,6 +89,7 @@ async def test_two_accounts_on_two_worker_processes(sandbox_factory, tmp_path, m
     accounts = write_accounts(sandbox, tmp_path, monkeypatch)
     items = [sandbox.archive.product(p["Id"]) for p in sandbox.archive.products[:24]]
     out = tmp_path / "out"
+    events = EventLog()
     async with local_cluster() as cluster, distributed.Client(cluster, asynchronous=True) as client:
         submitted = Submitted()
         cluster.scheduler.add_plugin(submitted)
@@ -93,6 +100,7 @@ async def test_two_accounts_on_two_worker_processes(sandbox_factory, tmp_path, m
             endpoints=sandbox.endpoints,
             retry=RETRY,
             cluster=client,
+            sink=events,
         )
         # What went through the scheduler: the tasks, the worker plugin, the events.
         passed = [
@@ -116,6 +124,15 @@ async def test_two_accounts_on_two_worker_processes(sandbox_factory, tmp_path, m
         rows = ledger.rows()
     assert {row.state for row in rows} == {"done"} and len(rows) == 24
     assert {row.account for row in rows} == {"acct1", "acct2"}
+    # The workers' progress reached this sink: each item started and was received there,
+    # and was verified once.
+    ids = sorted(item["Id"] for item in items)
+    assert sorted(e.item for e in events.of(ItemVerified)) == ids
+    assert sorted({e.item for e in events.of(ItemStarted)}) == ids
+    received = {}
+    for event in events.of(BytesReceived):
+        received[event.item] = received.get(event.item, 0) + event.count
+    assert received == {item["Id"]: item["ContentLength"] for item in items}
 
     # No credential passed through the scheduler: no password, no token (JWTs start eyJ).
     assert len(submitted.pickled) >= 24 and submitted.plugins
