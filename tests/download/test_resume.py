@@ -28,7 +28,10 @@ RETRY = RetryPolicy(attempts=5, initial_delay=0.05, max_delay=0.5, jitter=0.0)
 # Run in a subprocess: downloads the Ids given on the command line into argv[1], with the
 # sandbox's URLs and account taken from the environment (PHIDOWN_*, CDSE_*).
 SCRIPT = f"""
-import sys, anyio
+import signal, sys, anyio
+# Ctrl-C as in a terminal: a test run started in the background (`make test &`) ignores
+# SIGINT, and its children would inherit that.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from phidown_async.config import Limits
 from phidown_async.download import download_products
 from phidown_async.retry import RetryPolicy
