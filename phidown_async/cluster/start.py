@@ -77,7 +77,10 @@ async def open_cluster(spec: ClusterSpec, *, threads: int) -> AsyncIterator[obje
                     threads_per_worker=threads,
                     processes=True,
                     asynchronous=True,
-                    dashboard_address=None,
+                    # Its diagnostics server on loopback, on a free port (the default
+                    # would take :8787 on every interface, even with the dashboard off).
+                    host="127.0.0.1",
+                    dashboard_address="127.0.0.1:0",
                     silence_logs=logging.ERROR,
                 )
             )

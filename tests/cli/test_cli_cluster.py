@@ -79,7 +79,7 @@ def test_a_download_joins_a_running_scheduler(
         processes=False,
         protocol="tcp://",
         host="127.0.0.1",
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0",
     ) as cluster:
         cluster.scheduler.add_plugin(keys)
         result = cli(

@@ -43,7 +43,7 @@ def local_cluster(threads: int = 4) -> distributed.LocalCluster:
         threads_per_worker=threads,
         processes=True,
         asynchronous=True,
-        dashboard_address=None,
+        dashboard_address="127.0.0.1:0",
     )
 
 

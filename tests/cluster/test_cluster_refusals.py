@@ -54,7 +54,7 @@ async def test_a_worker_without_the_credential_variable_says_which(
     items = [sandbox.archive.product(p["Id"]) for p in sandbox.archive.products[:2]]
     async with (
         distributed.LocalCluster(
-            n_workers=1, processes=False, asynchronous=True, dashboard_address=None
+            n_workers=1, processes=False, asynchronous=True, dashboard_address="127.0.0.1:0"
         ) as cluster,
         distributed.Client(cluster, asynchronous=True) as client,
     ):
@@ -68,7 +68,9 @@ async def test_a_worker_without_the_credential_variable_says_which(
 
 def test_a_synchronous_client_is_refused() -> None:
     with (
-        distributed.LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster,
+        distributed.LocalCluster(
+            n_workers=1, processes=False, dashboard_address="127.0.0.1:0"
+        ) as cluster,
         distributed.Client(cluster) as client,
         pytest.raises(ConfigError, match=r"needs an asynchronous distributed\.Client"),
     ):
