@@ -16,11 +16,10 @@ import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import orjson
-import tenacity
 
 from .accounts import shared_state
 from .auth import NO_AUTH, AuthTransport, TokenService, TokenSource
@@ -31,6 +30,9 @@ from .http_errors import status_error
 from .quota import ConnectionBudget
 from .retry import RetryableStatusError, RetryPolicy
 from .transport import ThreadedTransport
+
+if TYPE_CHECKING:
+    import tenacity  # imported by RetryPolicy.retrying when a loop is made (~30 ms)
 
 # Error bodies are read only this far: enough for any JSON error, bounded for HTML pages.
 _ERROR_BODY_LIMIT = 64 * 1024
