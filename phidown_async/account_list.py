@@ -51,18 +51,24 @@ class CredentialSource:
     netrc_machine: str | None = None
 
     def read(
-        self, env: Mapping[str, str] | None = None, netrc_path: str | Path | None = None
+        self,
+        env: Mapping[str, str] | None = None,
+        netrc_path: str | Path | None = None,
+        *,
+        where: str = "this account",
     ) -> Credentials:
         """The credentials, read now from ``env`` (default ``os.environ``) or the netrc file.
+
+        Args:
+            where: what an error message names first (the account, and where it is read).
 
         Raises:
             CredentialsError: a variable is unset, or the netrc has no such machine.
         """
         env = os.environ if env is None else env
         if self.netrc_machine:
-            return _from_netrc(f"machine {self.netrc_machine}", self.netrc_machine, netrc_path)
+            return _from_netrc(where, self.netrc_machine, netrc_path)
         if self.username_env and self.password_env:
-            where = "this account"
             return Credentials(
                 _variable(where, env, self.username_env), _variable(where, env, self.password_env)
             )

@@ -182,10 +182,9 @@ async def _download(
         if plan.cluster is not None:
             from ..cluster.start import open_cluster
 
-            window = sum(a.connections for a in plan.accounts) or plan.limits.connections
-            window += max(0, plan.limits.workers - plan.limits.connections) * max(
-                1, len(plan.accounts)
-            )
+            # Each local process may hold the run's whole window of items (its workers).
+            spare = max(0, plan.limits.workers - plan.limits.connections)
+            window = sum(a.connections + spare for a in plan.accounts) or plan.limits.workers
             client = await stack.enter_async_context(open_cluster(plan.cluster, threads=window))
             where = {
                 "cluster": client,

@@ -122,7 +122,8 @@ class EnginePlugin(WorkerPlugin):
         sink = _forward(worker, event_topic(self.run))
         spare = max(0, self.limits.workers - self.limits.connections)
         for account in self.accounts:
-            credentials = account.source.read()
+            named = f"account {account.name!r}" if account.name else "the account"
+            credentials = account.source.read(where=f"{named} on worker {worker.address}")
             lease = Semaphore(
                 max_leases=account.connections,
                 name=lease_name(self.endpoints, credentials.username),

@@ -58,7 +58,9 @@ async def test_a_worker_without_the_credential_variable_says_which(
         ) as cluster,
         distributed.Client(cluster, asynchronous=True) as client,
     ):
-        with pytest.raises(CredentialsError, match="environment variable NOPE is not set"):
+        with pytest.raises(
+            CredentialsError, match=r"account 'alice' on worker .*: environment variable NOPE"
+        ):
             await download_products(
                 items, tmp_path, accounts=[account], endpoints=sandbox.endpoints, cluster=client
             )
