@@ -12,12 +12,17 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
+
+import anyio
 
 from ..errors import ConfigError
 from ..extras import needs
 
 _LOCAL = re.compile(r"local:(\d+)")
 _ADDRESS = re.compile(r"(tcp|tls)://[^\s/:]+:\d+")
+#: Seconds a client or a local cluster may take to close when a run ends.
+CLOSE_SECONDS = 30.0
 USAGE = "local:N (N worker processes here) or a scheduler address tcp://HOST:PORT"
 
 
@@ -71,25 +76,35 @@ async def open_cluster(spec: ClusterSpec, *, threads: int) -> AsyncIterator[obje
 
     async with contextlib.AsyncExitStack() as stack:
         if spec.processes:
-            target: object = await stack.enter_async_context(
-                LocalCluster(
-                    n_workers=spec.processes,
-                    threads_per_worker=threads,
-                    processes=True,
-                    asynchronous=True,
-                    # Its diagnostics server on loopback, on a free port (the default
-                    # would take :8787 on every interface, even with the dashboard off).
-                    host="127.0.0.1",
-                    dashboard_address="127.0.0.1:0",
-                    silence_logs=logging.ERROR,
-                )
+            cluster = await LocalCluster(
+                n_workers=spec.processes,
+                threads_per_worker=threads,
+                processes=True,
+                asynchronous=True,
+                # Its diagnostics server on loopback, on a free port (the default would
+                # take :8787 on every interface, even with the dashboard off).
+                host="127.0.0.1",
+                dashboard_address="127.0.0.1:0",
+                silence_logs=logging.ERROR,
             )
+            stack.push_async_callback(_close, cluster)
+            target: object = cluster
         else:
             target = spec.address
         try:
-            client = await stack.enter_async_context(
-                Client(target, asynchronous=True, timeout="10s")
-            )
+            client = await Client(target, asynchronous=True, timeout="10s")
         except OSError as exc:
             raise ConfigError(f"cannot reach the Dask scheduler at {spec.address}: {exc}") from None
+        stack.push_async_callback(_close, client)
+        if spec.processes:
+            from .worker import LeaveInterruptsToTheClient
+
+            await client.register_plugin(LeaveInterruptsToTheClient())
         yield client
+
+
+async def _close(closable: Any) -> None:
+    # Shielded (and bounded): a run stopped by Ctrl-C still closes its client and stops the
+    # worker processes it started, instead of leaving them to the garbage collector.
+    with anyio.move_on_after(CLOSE_SECONDS, shield=True):
+        await closable.close()

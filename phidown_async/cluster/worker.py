@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import signal
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -160,6 +161,18 @@ class EnginePlugin(WorkerPlugin):
                 refresh.stop()
         for session in self._sessions:
             await session.aclose()
+
+
+class LeaveInterruptsToTheClient(WorkerPlugin):
+    """For the worker processes of a local cluster: Ctrl-C in a terminal reaches every
+    process of the group, and each worker would print a KeyboardInterrupt traceback; they
+    ignore it instead, and the client, which owns them, stops them."""
+
+    idempotent = True
+    name = "phidown-async:local-workers"
+
+    def setup(self, worker: Any) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def plugin_name(run: str) -> str:

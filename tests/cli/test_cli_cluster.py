@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
-from conftest import ACCOUNTS, PRODUCTS, CliRun, accounts_env, sandbox_env
+from conftest import ACCOUNTS, PRODUCTS, CliRun, accounts_env, cli_program, sandbox_env
 
 from phidown_async.ledger import Ledger
-from phidown_async.sandbox import Sandbox
+from phidown_async.sandbox import Sandbox, SandboxConfig
 
 pytest.importorskip("distributed")
 
@@ -93,3 +97,66 @@ def test_a_download_joins_a_running_scheduler(
     assert "All 4 items verified." in result.stdout
     # Each item was one task of that scheduler.
     assert len([key for key in keys.seen if key.startswith("phidown-")]) == 4
+
+
+def group_alive(group: int) -> list[int]:
+    """The processes still in process group ``group``."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group and fields[0] != "Z":
+            alive.append(int(stat.parent.name))
+    return alive
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_cluster_run_cleanly_and_the_same_command_resumes(
+    home: Path, tmp_path: Path
+) -> None:
+    config = SandboxConfig(seed=3, products=4, product_size=4 << 20, bandwidth=1.0)
+    with Sandbox(config) as sandbox:
+        ids = [p["Id"] for p in sandbox.archive.products[:4]]
+        command = [*cli_program(), "download", *ids, "-o", "data", "--cluster", "local:2"]
+        env = sandbox_env(sandbox, home)
+        # A terminal's Ctrl-C reaches the whole process group: the command and its workers.
+        process = subprocess.Popen(
+            command,
+            env=env,
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while not any(p.stat().st_size > 500_000 for p in (tmp_path / "data").glob("*.part")):
+            assert time.monotonic() < deadline and process.poll() is None, "no transfer began"
+            time.sleep(0.05)
+        os.killpg(process.pid, signal.SIGINT)
+        output, _ = process.communicate(timeout=60)
+
+        assert process.returncode == 130, output
+        assert "Traceback" not in output and "KeyboardInterrupt" not in output, output
+        assert "Interrupted." in output
+        assert group_alive(process.pid) == []  # no worker process left behind
+        with Ledger(tmp_path / "data" / ".phidown_ledger.sqlite", readonly=True) as ledger:
+            counts = ledger.summary()
+        assert (counts.active, counts.done, counts.pending) == (0, 0, 4)
+
+        again = subprocess.run(
+            command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert sandbox.counters.resumes()  # a part of the stopped run was resumed
+        served = sandbox.stats()["items"]
+        sizes = {
+            p["Id"]: sandbox.archive.product(p["Id"])["ContentLength"]
+            for p in sandbox.archive.products[:4]
+        }
+        # Fetched once, but for what a stopped worker had received and not yet written (up
+        # to a megabyte, as README's limits say) and what was still on the wire.
+        lost = (1 << 20) + (256 << 10)
+        assert all(sizes[i] <= served[i] <= sizes[i] + lost for i in ids), (served, sizes)
