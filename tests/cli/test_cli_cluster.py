@@ -141,7 +141,11 @@ def test_ctrl_c_stops_a_cluster_run_cleanly_and_the_same_command_resumes(
         assert process.returncode == 130, output
         assert "Traceback" not in output and "KeyboardInterrupt" not in output, output
         assert "Interrupted." in output
-        assert group_alive(process.pid) == []  # no worker process left behind
+        # No worker process left behind (the last ones may take a moment to exit).
+        deadline = time.monotonic() + 10
+        while group_alive(process.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert group_alive(process.pid) == []
         with Ledger(tmp_path / "data" / ".phidown_ledger.sqlite", readonly=True) as ledger:
             counts = ledger.summary()
         assert (counts.active, counts.done, counts.pending) == (0, 0, 4)
@@ -157,6 +161,7 @@ def test_ctrl_c_stops_a_cluster_run_cleanly_and_the_same_command_resumes(
             for p in sandbox.archive.products[:4]
         }
         # Fetched once, but for what a stopped worker had received and not yet written (up
-        # to a megabyte, as README's limits say) and what was still on the wire.
-        lost = (1 << 20) + (256 << 10)
+        # to a megabyte, as README's limits say) and what was still in the sockets' buffers
+        # (on a loaded machine, up to another megabyte at this rate).
+        lost = 2 << 20
         assert all(sizes[i] <= served[i] <= sizes[i] + lost for i in ids), (served, sizes)
