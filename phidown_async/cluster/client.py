@@ -28,7 +28,7 @@ from ..config import Endpoints, Limits
 from ..download.dispatch import AccountPool
 from ..download.intake import take_in
 from ..download.plan import Job, plan_products
-from ..download.pool import ProgressReport
+from ..download.pool import ProgressReport, still_there
 from ..download.results import ItemResult, RunSummary
 from ..download.run import run_in_order
 from ..download.transfer import HttpTransfer
@@ -114,7 +114,7 @@ class _Submitter:
             fetch, self.run, account, job, key=f"phidown-{self.run}-{job.id}"
         )
         try:
-            return await future
+            result = await future
         except KilledWorker as exc:
             # The scheduler gave up after the item's workers died again and again.
             return ItemResult(job.id, job.name, "failed", reason=f"its workers died: {exc}")
@@ -127,6 +127,15 @@ class _Submitter:
         finally:
             self._finished.add(job.id)
             future.release()
+        if result.status == "downloaded" and result.path is not None:
+            seen = await anyio.to_thread.run_sync(still_there, str(result.path), result.size)
+            if not seen:
+                # Every other item would land out of sight too: stop the run.
+                raise ConfigError(
+                    f"a worker installed {result.path}, which this machine does not see: "
+                    "the output folder must be one every worker shares"
+                )
+        return result
 
 
 async def download_on_cluster(

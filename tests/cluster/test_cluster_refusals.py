@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 distributed = pytest.importorskip("distributed")
@@ -11,8 +13,9 @@ from phidown_async.account_list import CredentialSource  # noqa: E402
 from phidown_async.cluster.client import check_client, remote_accounts  # noqa: E402
 from phidown_async.cluster.start import ClusterSpec, parse_cluster  # noqa: E402
 from phidown_async.config import Limits  # noqa: E402
-from phidown_async.download import download_products  # noqa: E402
+from phidown_async.download import LEDGER_NAME, download_products  # noqa: E402
 from phidown_async.errors import ConfigError, CredentialsError  # noqa: E402
+from phidown_async.ledger import Ledger  # noqa: E402
 
 
 def test_cluster_specs() -> None:
@@ -77,3 +80,43 @@ def test_a_synchronous_client_is_refused() -> None:
         pytest.raises(ConfigError, match=r"needs an asynchronous distributed\.Client"),
     ):
         check_client(client)
+
+
+class Unshared(distributed.WorkerPlugin):
+    """Takes each file away as soon as the worker has installed it: the view of a client
+    whose workers write to disks of their own."""
+
+    def __init__(self, out: str) -> None:
+        self.out = out
+
+    def transition(self, key, start, finish, **kwargs) -> None:
+        if str(key).startswith("phidown-") and finish == "memory":
+            for path in Path(self.out).glob("*.zip"):
+                path.unlink()
+
+
+async def test_an_output_folder_the_workers_do_not_share_stops_the_run(
+    sandbox_factory, tmp_path, monkeypatch
+) -> None:
+    sandbox = sandbox_factory(products=4, product_size=64 * 1024)
+    monkeypatch.setenv("CDSE_USERNAME", sandbox.config.username)
+    monkeypatch.setenv("CDSE_PASSWORD", sandbox.config.password)
+    items = [sandbox.archive.product(p["Id"]) for p in sandbox.archive.products[:4]]
+    async with (
+        distributed.LocalCluster(
+            n_workers=1, processes=False, asynchronous=True, dashboard_address="127.0.0.1:0"
+        ) as cluster,
+        distributed.Client(cluster, asynchronous=True) as client,
+    ):
+        await client.register_plugin(Unshared(str(tmp_path)))
+        with pytest.raises(ConfigError, match="which this machine does not see"):
+            await download_products(
+                items,
+                tmp_path,
+                endpoints=sandbox.endpoints,
+                limits=Limits.for_connections(1, 1),
+                cluster=client,
+            )
+    with Ledger(tmp_path / LEDGER_NAME, readonly=True) as ledger:
+        counts = ledger.summary()
+    assert (counts.done, counts.active) == (0, 0)  # nothing recorded as there
