@@ -19,7 +19,7 @@ from .console import format_bytes, format_duration
 if TYPE_CHECKING:
     from ..config import Endpoints
     from ..download.preview import DownloadPreview
-    from .download import DownloadPlan
+    from .run import DownloadPlan
 
 TABLE_ROWS = 50
 STATUS_WORDS = {"fetch": "to fetch", "there": "already there", "failed": "cannot download"}

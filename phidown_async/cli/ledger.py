@@ -16,7 +16,8 @@ from ..errors import ConfigError
 from ..ledger import STATES, Ledger, LedgerRow
 from ..retry import RetryPolicy
 from .console import EXIT_INTERRUPTED, EXIT_OK, fail, format_bytes, stdout
-from .download import TOTP_OPTION, DownloadPlan, Transport, execute
+from .download import TOTP_OPTION
+from .run import DownloadPlan, Transport, execute
 
 S3_PREFIX = "s3:"
 
