@@ -10,7 +10,7 @@ import configparser
 import netrc
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from math import inf
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -132,6 +132,20 @@ class Limits:
         if workers is None:
             workers = connections + SPARE_WORKERS
         return cls(connections=connections, workers=workers)
+
+    @property
+    def spare(self) -> int:
+        """Workers beyond the connections: items being checked while others transfer."""
+        return max(0, self.workers - self.connections)
+
+    def for_account(self, connections: int) -> Limits:
+        """These limits for one account of ``connections``, with as many spare workers.
+
+        Example:
+            >>> Limits.for_connections(4).for_account(2).workers
+            4
+        """
+        return replace(self, connections=connections, workers=connections + self.spare)
 
     def __post_init__(self) -> None:
         for name in ("connections", "workers", "chunk_size"):

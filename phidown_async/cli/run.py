@@ -133,8 +133,9 @@ async def _download(
             from ..cluster.start import open_cluster
 
             # Each local process may hold the run's whole window of items (its workers).
-            spare = max(0, plan.limits.workers - plan.limits.connections)
-            window = sum(a.connections + spare for a in plan.accounts) or plan.limits.workers
+            limits = plan.limits
+            window = sum(limits.for_account(a.connections).workers for a in plan.accounts)
+            window = window or limits.workers
             client = await stack.enter_async_context(open_cluster(plan.cluster, threads=window))
             where = {
                 "cluster": client,

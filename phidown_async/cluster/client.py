@@ -15,7 +15,7 @@ import contextlib
 import functools
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -174,11 +174,9 @@ async def download_on_cluster(
     client.subscribe_topic(event_topic(run), submitter.on_event)
     stack.callback(_unsubscribe, client, event_topic(run))
 
-    spare = max(0, limits.workers - limits.connections)
     seats = {
         account.name: _Seat(
-            replace(limits, connections=account.connections, workers=account.connections + spare),
-            ConnectionBudget(account.connections),
+            limits.for_account(account.connections), ConnectionBudget(account.connections)
         )
         for account in remote
     }

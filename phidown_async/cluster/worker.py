@@ -16,7 +16,7 @@ import hashlib
 import signal
 import threading
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -121,7 +121,6 @@ class EnginePlugin(WorkerPlugin):
 
     async def setup(self, worker: Any) -> None:
         sink = _forward(worker, event_topic(self.run))
-        spare = max(0, self.limits.workers - self.limits.connections)
         for account in self.accounts:
             named = f"account {account.name!r}" if account.name else "the account"
             credentials = account.source.read(where=f"{named} on worker {worker.address}")
@@ -133,11 +132,7 @@ class EnginePlugin(WorkerPlugin):
             )
             await lease.register()
             self._leases.append(lease)
-            limits = replace(
-                self.limits,
-                connections=account.connections,
-                workers=account.connections + spare,
-            )
+            limits = self.limits.for_account(account.connections)
             session = Session(
                 self.endpoints,
                 credentials,

@@ -75,8 +75,7 @@ class AccountPool:
     def room(self, name: str) -> int:
         """How many more items account ``name`` may take now."""
         session = self.sessions[name]
-        spare = max(0, session.limits.workers - session.limits.connections)
-        return session.budget.limit + spare - self._held[name]
+        return session.budget.limit + session.limits.spare - self._held[name]
 
     def _pick(self) -> str | None:
         open_ = [name for name in self.sessions if self.room(name) > 0]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import anyio
@@ -87,10 +86,9 @@ def open_accounts(
         ConfigError: no account, or two with one name.
     """
     endpoints = endpoints or Endpoints.from_env()
-    spare = max(0, limits.workers - limits.connections)
     sessions: dict[str, Session] = {}
     for account in check_accounts(accounts):
-        own = replace(limits, connections=account.connections, workers=account.connections + spare)
+        own = limits.for_account(account.connections)
         session = Session(
             endpoints, account.credentials, limits=own, retry=retry, sink=sink, share_login=True
         )
