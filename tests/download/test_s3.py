@@ -273,6 +273,8 @@ async def test_corrupt_object_fails_naming_the_file(
     result = summary.results[0]
     assert result.status == "failed"
     assert rel in (result.reason or "") and "checksum mismatch" in (result.reason or "")
+    # The same wrong bytes on every fetch: corrupt at the source, as over HTTPS.
+    assert result.permanent
     assert not (tmp_path / product["Name"]).exists()
 
 

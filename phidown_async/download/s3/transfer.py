@@ -15,7 +15,7 @@ size the listing gives, and a body arriving too slowly is abandoned (`speed`) an
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from ...concurrency import FirstErrorGroup
 from ...config import Limits
 from ...disks import is_disk_full
 from ...errors import VerificationError
-from ...events import EventSink, ItemStarted, RetryScheduled, discard
+from ...events import EventSink, ItemStarted, discard
 from ...quota import ConnectionBudget
 from ...retry import RetryPolicy
 from ..archive import replace_path
@@ -460,52 +460,66 @@ class S3Transfer:
             raise _ProductFailed(_gave_up(exc), permanent=exc.permanent) from None
 
     async def _verify(self, product: _Product, by_path: dict[str, S3Object]) -> None:
-        """Check every manifest-listed file; fetch bad ones again, a bounded number of times."""
-        fetches: dict[str, int] = {}
-        while True:
+        """Check every manifest-listed file; bad ones are fetched again under the run's
+        retry policy (the same wrong bytes every time: corrupt at the source, for good)."""
+        again: list[S3Object] = []
+
+        async def once() -> None:
+            if again:
+                await self._fetch(product, again)
+                again.clear()
             try:
                 bad = await verify_safe_dir_async(product.folder)
             except VerificationError as exc:
                 raise _ProductFailed(str(exc)) from None
-            if not bad:
-                return
-            again: list[S3Object] = []
             for problem in bad:
                 obj = by_path.get(problem.path)
-                count = fetches.get(problem.path, 1)
-                if obj is None or count >= self.retry.attempts:
-                    raise _ProductFailed(f"{product.job.name}: {problem} (fetched {count} times)")
-                fetches[problem.path] = count + 1
-                self.sink(
-                    RetryScheduled(
-                        item=product.job.id,
-                        attempt=count,
-                        delay=0.0,
-                        reason=f"{problem}; fetching it again",
-                    )
-                )
+                if obj is None:
+                    raise _ProductFailed(f"{product.job.name}: {problem}")
                 await self._forget(product, obj)
                 again.append(obj)
-            await self._fetch(product, again)
+            if bad:
+                first = bad[0]
+                raise VerificationError(
+                    "; ".join(map(str, bad)),
+                    path=first.path,
+                    expected=first.expected,
+                    actual=first.actual,
+                )
+
+        await self._until_verified(product, once)
+
+    async def _verify_single(self, product: _Product, obj: S3Object) -> None:
+        """A lone object against the catalogue's checksum (exact for single-object
+        products), fetched again under the run's retry policy while it does not match."""
+        path = file_of(product.folder, obj.path)
+        stale = False
+
+        async def once() -> None:
+            nonlocal stale
+            if stale:
+                await self._fetch(product, [obj])
+                stale = False
+            digests = await anyio.to_thread.run_sync(hash_file, path, list(product.job.checksums))
+            try:
+                compare_checksums(product.job.checksums, digests, name=obj.path)
+            except VerificationError:
+                await self._forget(product, obj)
+                stale = True
+                raise
+
+        await self._until_verified(product, once)
+
+    async def _until_verified(self, product: _Product, once: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await keep_trying(once, policy=self.retry, sink=self.sink, item=product.job.id)
+        except GaveUp as exc:
+            raise _ProductFailed(_gave_up(exc), permanent=exc.permanent) from None
 
     async def _forget(self, product: _Product, obj: S3Object) -> None:
         await _disk(self._part(product, obj).discard)
         await _disk(lambda: file_of(product.folder, obj.path).unlink(missing_ok=True))
         product.on_disk -= obj.size
-
-    async def _verify_single(self, product: _Product, obj: S3Object) -> None:
-        """A lone object against the catalogue's checksum (exact for single-object products)."""
-        path = file_of(product.folder, obj.path)
-        for attempt in range(1, self.retry.attempts + 1):
-            digests = await anyio.to_thread.run_sync(hash_file, path, list(product.job.checksums))
-            try:
-                compare_checksums(product.job.checksums, digests, name=obj.path)
-                return
-            except VerificationError as exc:
-                if attempt == self.retry.attempts:
-                    raise _ProductFailed(f"{exc} (fetched {attempt} times)") from None
-            await self._forget(product, obj)
-            await self._fetch(product, [obj])
 
 
 def _gave_up(exc: GaveUp) -> str:
