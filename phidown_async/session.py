@@ -29,7 +29,7 @@ from .events import EventSink, RetryScheduled, discard
 from .http_errors import status_error
 from .quota import ConnectionBudget
 from .retry import RetryableStatusError, RetryPolicy
-from .transport import ThreadedTransport
+from .transport import LazyTls, ThreadedTransport
 
 if TYPE_CHECKING:
     import tenacity  # imported by RetryPolicy.retrying when a loop is made (~30 ms)
@@ -91,15 +91,17 @@ class Session:
         self.sink = sink
         self.budget = budget or ConnectionBudget(limits.connections, sink)
         if transport is None:
-            # One TLS context for every pool: building one (loading the CA bundle) costs
+            # One TLS context for both pools: building one (loading the CA bundle) costs
             # tens of milliseconds, a noticeable share of a small search.
-            tls = httpx.create_ssl_context(verify=verify_tls)
+            tls = LazyTls(lambda: httpx.create_ssl_context(verify=verify_tls))
             inner: httpx.AsyncBaseTransport = ThreadedTransport(
                 tls=tls, connections=limits.connections, timeout=limits.timeout
             )
             # Token requests get their own small pool: a renewal must never wait for a
             # connection held by a download that is itself waiting for the token.
-            token_transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport(verify=tls)
+            token_transport: httpx.AsyncBaseTransport = ThreadedTransport(
+                tls=tls, connections=2, timeout=limits.timeout
+            )
         else:
             inner = token_transport = transport
         timeout = httpx.Timeout(limits.timeout)

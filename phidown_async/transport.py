@@ -71,10 +71,26 @@ def _shut(sock: socket.socket | None) -> None:
             socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
+class LazyTls:
+    """One TLS context for several transports, made when the first HTTPS connection needs
+    it: loading the CA bundle costs tens of milliseconds a plain-HTTP run need not pay."""
+
+    def __init__(self, make: Callable[[], ssl.SSLContext]) -> None:
+        self._make = make
+        self._context: ssl.SSLContext | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> ssl.SSLContext:
+        with self._lock:
+            if self._context is None:
+                self._context = self._make()
+            return self._context
+
+
 class _Pool:
     """Idle keep-alive connections by origin, at most ``keep`` per origin."""
 
-    def __init__(self, tls: ssl.SSLContext, keep: int) -> None:
+    def __init__(self, tls: Callable[[], ssl.SSLContext], keep: int) -> None:
         self._tls = tls
         self._keep = keep
         self._idle: dict[_Origin, list[http.client.HTTPConnection]] = {}
@@ -93,7 +109,7 @@ class _Pool:
             conn.close()
         scheme, host, port = origin
         if scheme == "https":
-            return http.client.HTTPSConnection(host, port, context=self._tls), False
+            return http.client.HTTPSConnection(host, port, context=self._tls()), False
         return http.client.HTTPConnection(host, port), False
 
     def give(self, origin: _Origin, conn: http.client.HTTPConnection) -> None:
@@ -475,7 +491,8 @@ class ThreadedTransport(httpx.AsyncBaseTransport):
     """An httpx transport whose requests and body reads run in worker threads.
 
     Args:
-        tls: the TLS context (``httpx.create_ssl_context``: honours ``SSL_CERT_FILE``).
+        tls: the TLS context (``httpx.create_ssl_context``: honours ``SSL_CERT_FILE``), or
+            a `LazyTls` that makes it when the first HTTPS connection needs it.
         connections: connections kept per origin, and threads for each at once (twice this).
         timeout: seconds of connect or read inactivity before a request is abandoned
             (httpx's per-request timeouts, when set, take precedence).
@@ -485,12 +502,12 @@ class ThreadedTransport(httpx.AsyncBaseTransport):
     def __init__(
         self,
         *,
-        tls: ssl.SSLContext,
+        tls: ssl.SSLContext | LazyTls,
         connections: int,
         timeout: float,
         read_size: int = 1 << 20,
     ) -> None:
-        self._pool = _Pool(tls, keep=connections)
+        self._pool = _Pool(tls if isinstance(tls, LazyTls) else lambda: tls, keep=connections)
         self._timeout = timeout
         self._read_size = read_size
         self._threads = anyio.CapacityLimiter(2 * connections)
