@@ -33,7 +33,7 @@ from typing import Any
 
 from blake3 import blake3
 
-from .measure import Measurement, run_processes
+from .measure import Measurement, run_processes, settle_memory
 from .peers import Peer, ensure_aria2c, ensure_curl, ensure_nginx
 from .report import WORK, command_line, context_lines, machine, save, say, table
 
@@ -288,13 +288,13 @@ def _one(
     commands = _commands(tool, entities, base, out, ca_file, peers)
     if commands is None:
         return {"tool": tool, "scheme": scheme, "skipped": "not installed"}
+    size = sum(e["ContentLength"] for e in entities)
     # Every run starts with no dirty pages left by the one before (or by making the
-    # products): writeback would otherwise be charged to whoever writes next.
-    os.sync()
+    # products), and with as much warm memory as it will write (see `settle_memory`).
+    settle_memory(out.parent, size)
     measured: Measurement = run_processes(
         commands, env=_env(ca_file, base), logs=WORK / "bytes-logs" / label, timeout=900
     )
-    size = sum(e["ContentLength"] for e in entities)
     files = [
         out / f"{e['Name']}.zip" if tool.startswith("phidown_async") else out / f"{e['Id']}.zip"
         for e in entities
