@@ -1,4 +1,4 @@
-"""Limits.for_connections (the workers rule) and S3Keys.require (the one missing-keys message)."""
+"""Limits.for_connections/spare/for_account (the workers rule) and S3Keys.require (the one missing-keys message)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,32 @@ def test_limits_default_to_the_general_quota_with_two_spare_workers():
 def test_workers_default_to_two_more_than_the_connections(connections, workers, expected):
     limits = Limits.for_connections(connections, workers)
     assert (limits.connections, limits.workers) == expected
+
+
+@pytest.mark.parametrize(
+    ("limits", "spare"),
+    [(Limits(), 2), (Limits(connections=4, workers=4), 0), (Limits(connections=8, workers=3), 0)],
+)
+def test_spare_workers_are_those_beyond_the_connections(limits, spare):
+    assert limits.spare == spare
+
+
+@pytest.mark.parametrize(
+    ("limits", "account", "expected"),
+    [
+        (Limits(), 2, (2, 4)),  # an account of 2 connections keeps the run's 2 spare workers
+        (Limits(connections=4, workers=4), 20, (20, 20)),
+        (Limits(connections=8, workers=3), 1, (1, 1)),
+    ],
+)
+def test_an_account_gets_its_connections_plus_the_runs_spare_workers(limits, account, expected):
+    own = limits.for_account(account)
+    assert (own.connections, own.workers) == expected
+    assert (own.chunk_size, own.timeout, own.lowest_speed) == (
+        limits.chunk_size,
+        limits.timeout,
+        limits.lowest_speed,
+    )
 
 
 @pytest.mark.parametrize(("connections", "workers"), [(0, None), (4, 0), (-1, None)])

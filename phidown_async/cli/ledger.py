@@ -172,7 +172,14 @@ def ledger(
             "--out-dir", "-o", help="Where retried items go (default: the ledger's folder)."
         ),
     ] = None,
-    workers: Annotated[int, typer.Option(min=1, help="Items in flight when retrying.")] = 4,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Items in flight when retrying (default: connections + 2).",
+            show_default=False,
+        ),
+    ] = None,
     connections: Annotated[int, typer.Option(min=1, help="Connections to CDSE when retrying.")] = 4,
     as_json: Annotated[
         bool,
@@ -236,7 +243,7 @@ def ledger(
         failed,
         file,
         out_dir if out_dir is not None else file.parent,
-        Limits(connections=connections, workers=workers),
+        Limits.for_connections(connections, workers),
         RetryPolicy(),
         as_json,
         totp,

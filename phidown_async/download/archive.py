@@ -282,9 +282,7 @@ def verify_zip(
             try:
                 _stream_member(archive, info, hasher, chunk_size)
             except _MEMBER_ERRORS as exc:
-                # zipfile repeats the member name in its message; it is already the prefix.
-                detail = str(exc).replace(f" for file {info.filename!r}", "")
-                problems.append(BadFile(name, f"corrupt member: {detail}"))
+                problems.append(BadFile(name, f"corrupt member ({exc or type(exc).__name__})"))
                 continue
             # Sizes were compared before reading; what is left is the checksum.
             problem = checksum_problem(entry, name, hasher) if entry else None
