@@ -11,7 +11,7 @@ A file that is not a ledger (another program's SQLite database, or not SQLite at
 refused before anything is written to it. Every SQLite error becomes a `LedgerError` naming
 the file, or a `DiskFullError` when there is no space left.
 
-An ``active`` row names its owner, ``<host>:<pid>:<run id>`` (see :func:`make_owner`), and
+An ``active`` row names its owner, ``<host>:<pid>:<run id>`` (see `owners.make_owner`), and
 carries a heartbeat. It may be claimed again when its owner is a process of this host that
 no longer exists, or when the heartbeat is older than the lease: that is how a run resumes
 after a crash. A ``done`` row is never claimed, re-added or failed again.
@@ -31,12 +31,9 @@ Example:
 from __future__ import annotations
 
 import os
-import re
-import socket
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -45,6 +42,8 @@ from types import TracebackType
 
 from .disks import disk_full, is_disk_full
 from .errors import LedgerError, PhidownError
+from .owners import owner_is_dead
+from .redact import scrub_secrets
 
 STATES = ("pending", "active", "done", "failed")
 KINDS = ("product", "burst", "s3")
@@ -80,64 +79,6 @@ _BASE_COLUMNS = (
     "id, kind, name, state, attempts, bytes, size, checksum, path, error, owner, heartbeat, updated"
 )
 _COLUMNS = _BASE_COLUMNS + ", account"
-
-_SECRET_PATTERNS = (
-    (re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9\-._~+/]+=*"), r"\1 [redacted]"),
-    (
-        re.compile(
-            r"(?i)\b(access_token|refresh_token|id_token|token|password|passwd|"
-            r"client_secret|aws_secret_access_key|x-amz-signature|x-amz-credential|"
-            r"x-amz-security-token)\b([\"']?\s*[:=]\s*[\"']?)([^\s&\"',;}]+)"
-        ),
-        r"\1\2[redacted]",
-    ),
-    # A JWT anywhere (an access token pasted into a message without its key).
-    (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), "[redacted]"),
-)
-
-
-def scrub_secrets(text: str) -> str:
-    """``text`` with bearer tokens, JWTs and ``token=``/``password=``-style values redacted.
-
-    Example:
-        >>> scrub_secrets("401 for ...?access_token=abc123&x=1")
-        '401 for ...?access_token=[redacted]&x=1'
-    """
-    for pattern, replacement in _SECRET_PATTERNS:
-        text = pattern.sub(replacement, text)
-    return text
-
-
-def make_owner(run_id: str | None = None) -> str:
-    """An owner id for this process: ``<host>:<pid>:<run id>`` (random run id by default)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{run_id or uuid.uuid4().hex[:12]}"
-
-
-def describe_owner(owner: str) -> str:
-    """An owner id for people: ``another process (PID 4242)`` (``on <host>`` when remote)."""
-    parts = owner.rsplit(":", 2)
-    if len(parts) != 3 or not parts[1].isdigit():
-        return "another process"
-    host = "" if parts[0] == socket.gethostname() else f" on {parts[0]}"
-    return f"another process (PID {parts[1]}{host})"
-
-
-def _owner_is_dead(owner: str) -> bool:
-    """True only when ``owner`` is a process of this host that no longer exists."""
-    parts = owner.rsplit(":", 2)
-    if len(parts) != 3 or parts[0] != socket.gethostname() or not parts[1].isdigit():
-        return False
-    # On Windows os.kill(pid, 0) would terminate the process: rely on the lease there.
-    if os.name == "nt":
-        return False
-    try:
-        os.kill(int(parts[1]), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        # PermissionError: the pid exists under another user; anything else: unknown.
-        return False
-    return False
 
 
 @dataclass(frozen=True)
@@ -432,7 +373,7 @@ class Ledger:
     def _reclaimable(self, holder: str | None, heartbeat: float | None, now: float) -> bool:
         if heartbeat is None or now - heartbeat > self.lease:
             return True
-        return holder is None or _owner_is_dead(holder)
+        return holder is None or owner_is_dead(holder)
 
     def claim(self, item_id: str, owner: str) -> bool:
         """Atomically make ``owner`` the one worker of an item.

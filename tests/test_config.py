@@ -1,4 +1,4 @@
-"""Limits.for_connections/spare/for_account (the workers rule) and S3Keys.require (the one missing-keys message)."""
+"""Limits (the workers rule: for_connections, spare, for_account) and S3Keys.require."""
 
 from __future__ import annotations
 

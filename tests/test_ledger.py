@@ -10,13 +10,9 @@ from pathlib import Path
 import pytest
 
 from phidown_async.errors import ConfigError, LedgerError
-from phidown_async.ledger import (
-    Ledger,
-    LedgerSummary,
-    NewItem,
-    make_owner,
-    scrub_secrets,
-)
+from phidown_async.ledger import Ledger, LedgerSummary, NewItem
+from phidown_async.owners import make_owner
+from phidown_async.redact import scrub_secrets
 
 SPAWN = multiprocessing.get_context("spawn")
 JOIN_TIMEOUT = 30

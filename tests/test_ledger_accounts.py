@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from phidown_async.ledger import Ledger, NewItem, make_owner
+from phidown_async.ledger import Ledger, NewItem
+from phidown_async.owners import make_owner
 
 # The items table as version 1 of the ledger wrote it (no account column).
 VERSION_1 = """

@@ -30,7 +30,8 @@ from ..concurrency import FirstErrorGroup
 from ..disks import disk_full, is_disk_full
 from ..errors import DiskFullError, PhidownError
 from ..events import EventSink, ItemFailed, ItemSkipped, ItemVerified, ItemWaiting, discard
-from ..ledger import Ledger, NewItem, describe_owner, make_owner
+from ..ledger import Ledger, NewItem
+from ..owners import describe_owner, make_owner
 from .plan import Job
 from .results import ItemResult, RunSummary
 from .tries import failure_reason

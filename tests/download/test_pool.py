@@ -26,7 +26,8 @@ from phidown_async.events import (
     ItemVerified,
     ItemWaiting,
 )
-from phidown_async.ledger import Ledger, NewItem, make_owner
+from phidown_async.ledger import Ledger, NewItem
+from phidown_async.owners import make_owner
 from phidown_async.retry import RetryPolicy
 from phidown_async.sandbox.settings import FAULT_KINDS, Faults
 
