@@ -201,7 +201,8 @@ class Session:
         """Send one request and yield its streamed response, holding a budget slot meanwhile.
 
         The token is attached (and renewed on 401) by the transport. No retry happens here:
-        the caller retries (with `retrying`) so that it can resume with ``Range``.
+        the caller retries (`download.tries.keep_trying`) so that it can resume with
+        ``Range``.
 
         Args:
             method, url, headers: the request.

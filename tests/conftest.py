@@ -6,7 +6,7 @@ whole run saves that cost for every module that would otherwise start its own.
 
 Rules for these fixtures: a test that uses one must not change its settings (``update``,
 ``set_faults``) nor read its counters; a test that does either starts its own sandbox. The
-checks at teardown of ``shared_unchanged`` catch a test that broke the first rule.
+checks at teardown of each shared sandbox (``_shared``) catch a test that broke the first rule.
 """
 
 from __future__ import annotations

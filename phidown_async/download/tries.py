@@ -65,8 +65,6 @@ def failure_reason(exc: BaseException) -> str:
 def _refused_by_server(exc: BaseException) -> bool:
     """True for a client-error status: the server will answer the same tomorrow."""
     status = exc.status if isinstance(exc, ServiceError) else None
-    if isinstance(exc, httpx.HTTPStatusError):
-        status = exc.response.status_code
     return status is not None and 400 <= status < 500
 
 

@@ -253,8 +253,8 @@ class DownloadMethods:
             verbose: print a line per item and the totals.
             show_progress: accepted for phidown compatibility.
             transport: ``"https"``, ``"s3"`` or None (S3 when CDSE S3 keys are available).
-            workers, connections: items in flight and the connection budget (default 4,
-                the CDSE general-user quota).
+            workers, connections: items in flight (default: connections + 2) and the
+                connection budget (default 4, the CDSE general-user quota).
             accounts: several CDSE accounts (a TOML accounts file or `Account` values);
                 each product goes to the one with a free connection, over HTTPS, and
                 each account uses its own ``connections``.
@@ -322,7 +322,8 @@ class DownloadMethods:
                 ``CDSE_PASSWORD`` or ``~/.netrc``).
             retry_count: tries per request.
             verbose: print a line per burst and the totals.
-            workers, connections: bursts in flight and the connection budget (default 4).
+            workers, connections: bursts in flight (default: connections + 2) and the
+                connection budget (default 4).
             accounts: several CDSE accounts instead of one (a TOML accounts file or
                 `Account` values); each burst goes to the one with a free connection.
 

@@ -9,7 +9,6 @@ answer lowers it, as for HTTPS.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,7 +17,7 @@ from ...config import Limits, S3Keys
 from ...errors import AuthError, NotFoundError, ServiceError
 from ...extras import needs
 from ...quota import ConnectionBudget
-from ...retry import RetryableError
+from ...retry import RetryableError, parse_retry_after
 
 with needs("s3", "S3 downloads"):
     import aiohttp
@@ -88,10 +87,7 @@ def s3_error(exc: BaseException) -> BaseException:
             )
         throttled = status in (429, 503) or code in _THROTTLE_CODES
         if throttled or code in _RETRY_CODES or (status is not None and status >= 500):
-            retry_after = None
-            header = (meta.get("HTTPHeaders") or {}).get("retry-after")
-            with contextlib.suppress(TypeError, ValueError):
-                retry_after = float(header) if header is not None else None
+            retry_after = parse_retry_after((meta.get("HTTPHeaders") or {}).get("retry-after"))
             return RetryableError(
                 text, retry_after=retry_after, throttled=throttled, status=status, code=code
             )
