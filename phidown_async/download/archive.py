@@ -393,9 +393,11 @@ def _refusal(out_dir: Path, layout: _Layout, own_names: set[str]) -> str | None:
         found = (out_dir / name).lstat()
     except FileNotFoundError:
         return None
-    if stat.S_ISDIR(found.st_mode) and (name in own_names or _holds_members(out_dir, layout)):
+    if stat.S_ISDIR(found.st_mode) and name in own_names:
         return None  # an earlier (perhaps damaged) extraction of this product
-    return f"{name!r} is already there and is not an earlier extraction of this product"
+    # Files of the zip's names and sizes prove nothing: the folder may be the user's, or
+    # another product's extraction that this zip imitates.
+    return f"{name!r} is already there and is not named after this product"
 
 
 def extracted_folder(zip_path: str | Path, out_dir: str | Path) -> Path | None:
@@ -431,10 +433,10 @@ def safe_extract(
     is ever visible under the final name), then renamed into place. A zip with one top
     folder becomes ``out_dir/<folder>``; any other layout goes to ``out_dir/<zip name
     without .zip>``. That folder must be new, or an earlier extraction of the product,
-    which is replaced: a folder holding every file of the zip, or one named like the
-    product (the zip's name without ``.zip``, or one of ``own_names``). Anything else is
-    refused: hidden names (the ledger), zips, part files and their records, and every
-    other file or folder already there.
+    which is replaced: a folder named like the product (the zip's name without ``.zip``,
+    or one of ``own_names``). Anything else is refused: hidden names (the ledger), zips,
+    part files and their records, and every other file or folder already there (even one
+    holding every file of the zip: it may be the user's, or another product's).
 
     Args:
         zip_path: the zip file.

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import random
+import zipfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -84,6 +86,40 @@ async def test_extraction_never_replaces_what_it_did_not_create(dl, tmp_path, ho
     assert (tmp_path / OTHER / "manifest.safe").is_file()
     assert (tmp_path / f"{OTHER}.zip").is_file()
     assert not any(p.name.endswith(".part") for p in tmp_path.iterdir())
+
+
+async def test_a_folder_holding_the_zips_files_and_more_is_not_taken_for_an_extraction(
+    dl, tmp_path
+):
+    # The user's folder has every file of the zip, with its size, and work of their own.
+    hostile, hostile_zip = product(dl, "id-hostile", NAME, "notes")
+    with zipfile.ZipFile(io.BytesIO(hostile_zip)) as archive:
+        for info in archive.infolist():
+            mine = tmp_path / info.filename
+            mine.parent.mkdir(parents=True, exist_ok=True)
+            mine.write_bytes(b"u" * info.file_size)
+    (tmp_path / "notes" / "thesis.tex").write_text("months of work")
+    with HostileCdse({"id-hostile": hostile_zip}) as cdse:
+        [result] = (await download(cdse, [hostile], tmp_path, extract=True)).results
+
+    assert result.status == "failed"
+    assert "extraction refused" in (result.reason or "")
+    assert (tmp_path / "notes" / "thesis.tex").read_text() == "months of work"
+
+
+async def test_one_product_never_replaces_another_products_extraction(dl, tmp_path):
+    first, first_zip = product(dl, "id-first", NAME)
+    # The second product's zip holds a folder named like the first, same files, other bytes.
+    second, second_zip = product(dl, "id-second", OTHER, NAME)
+    with HostileCdse({"id-first": first_zip, "id-second": second_zip}) as cdse:
+        [done] = (await download(cdse, [first], tmp_path, extract=True)).results
+        extracted = (tmp_path / NAME / "measurement" / "data.tiff").read_bytes()
+        [refused] = (await download(cdse, [second], tmp_path, extract=True)).results
+
+    assert done.status == "downloaded"
+    assert refused.status == "failed"
+    assert "extraction refused" in (refused.reason or "")
+    assert (tmp_path / NAME / "measurement" / "data.tiff").read_bytes() == extracted
 
 
 async def test_a_rerun_replaces_an_earlier_extraction_of_the_same_product(dl, tmp_path):
