@@ -33,7 +33,7 @@ from typing import Any
 
 from blake3 import blake3
 
-from .measure import Measurement, run_processes, settle_memory
+from .measure import Measurement, cache_files, run_processes, settle_memory, warm_memory
 from .peers import Peer, ensure_aria2c, ensure_curl, ensure_nginx
 from .report import WORK, command_line, context_lines, machine, save, say, table
 
@@ -289,8 +289,10 @@ def _one(
     if commands is None:
         return {"tool": tool, "scheme": scheme, "skipped": "not installed"}
     size = sum(e["ContentLength"] for e in entities)
-    # Every run starts with no dirty pages left by the one before (or by making the
-    # products), and with as much warm memory as it will write (see `settle_memory`).
+    # Every run starts with the files to serve in the page cache, no dirty pages left by
+    # the one before (or by making the products), and as much warm memory as it will
+    # write (see `cache_files`, `settle_memory`).
+    cache_files([ROOT / "www" / f"{e['Id']}.zip" for e in entities])
     settle_memory(out.parent, size)
     measured: Measurement = run_processes(
         commands, env=_env(ca_file, base), logs=WORK / "bytes-logs" / label, timeout=900
@@ -362,7 +364,8 @@ def run(quick: bool = False) -> dict[str, Any]:
         "p2_set": f"4 x {p2_size >> 20} MiB",
         "p1_set": f"{p1_count} x {p1_size >> 20} MiB",
     }
-    with Nginx(nginx.program or "nginx"):
+    with warm_memory() as memory, Nginx(nginx.program or "nginx"):
+        data["memory_note"] = memory
         for scheme in ("https", "http"):
             # Single runs on a small VM vary up to 2x (P2) and nginx's rate cap is itself
             # lossy and uneven (P1): every client runs RUNS times, in turns, and its median
@@ -447,7 +450,9 @@ def _section(data: dict[str, Any], quick: bool) -> str:
             context_lines(command_line("bytes", quick), data["machine"]),
             "Each client is its own process timed from its start; CPU s/GB is the whole process's "
             "(user + system). nginx serves the files (the Python sandbox would cost ~0.9 CPU s/GB "
-            "on the same cores)." + (f" Missing peers: {skipped}." if skipped else ""),
+            "on the same cores). Before each run: the files it fetches read into the page cache, "
+            "dirty pages flushed, and as much memory as it writes touched and freed; "
+            f"{data.get('memory_note', '')}." + (f" Missing peers: {skipped}." if skipped else ""),
             f"### P2: {data['p2_set']} at once, unthrottled (median of {runs} runs)",
             table(headers, _rows(data["p2"])),
             f"### P1: {data['p1_set']} at 20 MB/s per connection, 4 connections (ideal 80 "

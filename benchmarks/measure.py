@@ -16,7 +16,8 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,15 +64,49 @@ def vmhwm_mib(pid: int | str = "self") -> float | None:
     return None
 
 
+# How long freed memory stays with this VM before virtio-balloon's free page reporting may
+# hand it back to the host (a parameter of this machine's kernel; absent elsewhere).
+_REPORTING_DELAY = Path("/sys/module/page_reporting/parameters/min_free_ms")
+
+
+@contextmanager
+def warm_memory(milliseconds: int = 120_000) -> Iterator[str]:
+    """While the benchmarks run, keep freed memory with this VM for ``milliseconds``
+    before it may go back to the host; yields what was done, for the report.
+
+    With free page reporting, memory freed for a moment goes back to the host, and writing
+    into it again costs the writer 1.3-2.0 CPU s/GB of page faults instead of 0.22
+    (measured: 1 GB written right after another 1 GB was freed took 0.22 CPU s, 1-10 s
+    later 0.5-1.9). Which client paid it depended on pauses it did not choose, up to 2x on
+    a 1 GB run. A bulk pull that keeps writing reuses its own freed page cache, so the
+    warm figure is what it pays. Where the knob is missing or not writable, nothing changes.
+    """
+    try:
+        before = _REPORTING_DELAY.read_text().strip()
+        _REPORTING_DELAY.write_text(str(milliseconds))
+    except OSError:
+        yield "freed memory may go back to the host (this kernel has no knob to delay it)"
+        return
+    try:
+        yield f"freed memory kept warm ({_REPORTING_DELAY} = {milliseconds} during the run)"
+    finally:
+        _REPORTING_DELAY.write_text(before)
+
+
+def cache_files(paths: Sequence[Path]) -> None:
+    """Read ``paths`` once, so that a server sends them from the page cache: this VM's
+    kernel reclaims pages nobody touched for a while (DAMON), and the first client after a
+    pause would otherwise wait for the disk (measured: 12 s instead of 1.4 for 1 GB)."""
+    block = bytearray(8 << 20)
+    for path in paths:
+        with open(path, "rb", buffering=0) as handle:
+            while handle.readinto(block):
+                pass
+
+
 def settle_memory(folder: Path, nbytes: int) -> None:
     """Flush dirty pages, then touch ``nbytes`` of page cache and free it again, just before
-    a measured run, so that every client finds the same warm memory.
-
-    On this VM (virtio-balloon with free page reporting) memory left free for about two
-    seconds goes back to the host, and the next write into it costs its writer 1.3-2.0 CPU
-    s/GB of page faults instead of 0.22 (measured: a 1 GB write right after another took
-    0.22 CPU s, 3-10 s later 1.3-1.9). Which client paid that depended on the pause before
-    it, up to 2x on a 1 GB run; a bulk pull that keeps writing reuses its own freed cache.
+    a measured run, so that every client finds warm memory (see `warm_memory`).
     """
     os.sync()
     scratch = folder / ".settle-memory"
