@@ -6,8 +6,8 @@ to, and whatever else the transfer needs to resume (a burst's server file name, 
 object's size and completed ranges). The part is the resume point: it is never deleted on an
 error, only when its bytes are known to be wrong. It gets its final name by one atomic rename.
 
-Part files are opened without following symbolic links: a link planted at a part's path is
-removed, never written through.
+Part files are opened without following symbolic links: a link planted at a part's path (or
+at an S3 product's part folder, `part_folder`) is removed, never written through.
 
 Every method blocks (file-system calls); async callers run them in a worker thread.
 """
@@ -129,6 +129,16 @@ class PartFile:
         """Delete the part and its sidecar: their bytes are known to be wrong."""
         self.path.unlink(missing_ok=True)
         self.sidecar.unlink(missing_ok=True)
+
+
+def part_folder(path: Path) -> None:
+    """Make ``path`` a real folder for parts: a link planted at it, or at any folder inside
+    it, is removed, never followed (a transfer writes into what is found there)."""
+    _remove_link(path)
+    path.mkdir(parents=True, exist_ok=True)
+    for inside, folders, _ in os.walk(path):
+        for name in folders:
+            _remove_link(Path(inside, name))  # os.walk lists a linked folder, never enters it
 
 
 def _is_link(info: os.stat_result) -> bool:

@@ -398,6 +398,32 @@ async def test_a_slow_s3_object_frees_its_worker_within_the_window_and_resumes(
     assert first.range is None and resumed_at(second) >= LEAD
 
 
+@pytest.mark.parametrize("planted", ["the part folder", "a folder inside it"])
+async def test_an_s3_part_folder_linked_outside_is_replaced_not_written_through(
+    tmp_path, s3_files, planted
+):
+    out, outside = tmp_path / "out", tmp_path / "outside"
+    out.mkdir()
+    outside.mkdir()
+    (outside / "keep.txt").write_text("mine")
+    part_folder = out / f"{NAME}.partdir"
+    if planted == "the part folder":
+        part_folder.symlink_to(outside, target_is_directory=True)
+    else:
+        part_folder.mkdir()
+        (part_folder / "measurement").symlink_to(outside, target_is_directory=True)
+    with HostileHost(s3_files, {}) as host:
+        result, _ = await fetch_s3(host, out, SLOW)
+
+    assert result.status == "downloaded", result.reason
+    assert [p.name for p in outside.iterdir()] == ["keep.txt"]
+    assert (outside / "keep.txt").read_text() == "mine"
+    product = out / NAME
+    assert product.is_dir() and not product.is_symlink()
+    path = f"/eodata/{S3_PREFIX}/{DATA_FILE}"
+    assert (product / DATA_FILE).read_bytes() == s3_files[path]
+
+
 # -- settings -------------------------------------------------------------------------------
 
 

@@ -34,7 +34,7 @@ from ..archive import replace_path
 from ..checksums import compare_checksums, hash_file
 from ..manifest import MANIFEST_NAMES, parse_manifest, verify_safe_dir_async
 from ..names import safe_filename
-from ..partfile import PartFile
+from ..partfile import PartFile, part_folder
 from ..plan import Job
 from ..pool import ProgressReport
 from ..progress import ClaimLost, ProgressBatches
@@ -167,7 +167,7 @@ class S3Transfer:
 
     async def _product(self, product: _Product) -> int:
         objects = await self._list(product)
-        await _disk(product.folder.mkdir, 0o777, True, True)
+        await _disk(part_folder, product.folder)
         total = sum(o.size for o in objects)
         product.on_disk = await _disk(self._reconcile_sync, product, objects)
         self.sink(
