@@ -64,7 +64,7 @@ class Verification(StrEnum):
 
 
 def _cluster_spec(
-    text: str | None, *, bursts: bool, transport: Transport, totp: str | None
+    text: str | None, *, bursts: bool, transport: Transport | None, totp: str | None
 ) -> ClusterSpec | None:
     """The ``--cluster`` of the command line, or exit 2 saying why it cannot be used."""
     if text is None:
@@ -204,13 +204,14 @@ def download(
         ),
     ] = None,
     transport: Annotated[
-        Transport,
+        Transport | None,
         typer.Option(
             case_sensitive=False,
-            help="https (zips) or s3 (SAFE folders; needs S3 keys).",
+            help="https (zips; the default) or s3 (SAFE folders; needs S3 keys).",
             rich_help_panel=PANEL,
+            show_default=False,
         ),
-    ] = Transport.https,
+    ] = None,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -381,7 +382,8 @@ def download(
         items=rows,
         count=len(rows),
         bursts=is_bursts,
-        transport=transport.value,
+        transport=(transport or Transport.https).value,
+        transport_asked=transport is not None,
         out_dir=out_dir,
         ledger=ledger,
         limits=replace(

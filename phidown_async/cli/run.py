@@ -52,6 +52,7 @@ class DownloadPlan:
         count: how many items (for the progress display).
         bursts: fetch Sentinel-1 bursts on demand instead of products.
         transport: ``https`` (zips) or ``s3`` (SAFE folders); products only.
+        transport_asked: the user chose ``transport`` (else it is the command's default).
         out_dir: where files go.
         ledger: the ledger file (default ``<out_dir>/.phidown_ledger.sqlite``).
         sizes, names: expected sizes and display names by Id, when known.
@@ -66,6 +67,7 @@ class DownloadPlan:
     count: int
     bursts: bool = False
     transport: str = "https"
+    transport_asked: bool = True
     out_dir: Path = Path()
     ledger: Path | None = None
     limits: Limits = Limits()  # noqa: RUF009 - frozen value
@@ -95,6 +97,11 @@ class DownloadPlan:
         return "s3" if self.transport == Transport.s3.value else "product"
 
 
+# The command fetches zips unless told otherwise, S3 keys or not: its output's shape
+# (zips, or SAFE folders) stays what the command line says.
+_DEFAULT_TRANSPORT = "HTTPS with the CDSE account, the default; --transport s3 for SAFE folders"
+
+
 @dataclass(frozen=True)
 class _Access:
     credentials: Credentials | None = None
@@ -115,7 +122,8 @@ def _access(plan: DownloadPlan) -> _Access:
         chosen = choose_transport(plan.transport, plan.s3_config)
         if chosen.keys is not None:
             return _Access(keys=chosen.keys, why=chosen.reason)
-        return _Access(credentials=Credentials.from_env(totp=plan.totp), why=chosen.reason)
+        why = chosen.reason if plan.transport_asked else _DEFAULT_TRANSPORT
+        return _Access(credentials=Credentials.from_env(totp=plan.totp), why=why)
     except CredentialsError as exc:
         fail(str(exc), EXIT_USAGE)
 

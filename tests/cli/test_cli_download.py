@@ -180,3 +180,25 @@ def test_s3_transport_fetches_safe_folders(
         folder = tmp_path / "safe" / name
         assert folder.is_dir()
         assert any(folder.rglob("manifest.safe")) or any(folder.rglob("xfdumanifest.xml"))
+
+
+@pytest.mark.parametrize(
+    ("args", "why"),
+    [
+        ([], "(HTTPS with the CDSE account, the default; --transport s3 for SAFE folders)"),
+        (["--transport", "https"], "(HTTPS with the CDSE account, as asked)"),
+    ],
+)
+def test_the_header_says_why_https_even_with_s3_keys_at_hand(
+    cli: CliRun, env: dict[str, str], args: list[str], why: str
+) -> None:
+    # S3 keys of CDSE's own kind are there; the command still fetches zips unless told.
+    Path(".s5cfg").write_text("[default]\naws_access_key_id = k\naws_secret_access_key = s\n")
+    results = saved(cli, "one.json", *PRODUCTS, "--limit", "1")
+    keys = {"CDSE_S3_ACCESS_KEY": "k", "CDSE_S3_SECRET_KEY": "s"}
+
+    result = cli("download", str(results), "-o", "data", *args, environment={**env, **keys})
+
+    assert result.exit_code == 0, result.output
+    assert f"Downloading 1 products over HTTPS to data {why}" in result.stdout
+    assert len(list(Path("data").glob("*.zip"))) == 1
