@@ -3,15 +3,18 @@
 A stdlib HTTP server on 127.0.0.1 serves products (``$value``), bursts and S3 objects (a
 ListObjectsV2 listing and GetObject), each request answered by the next action of its
 path's script. Each try's start is timed on the server, so how long a slow try held its
-worker is measured where the next try arrives.
+worker is measured where the next try arrives. Every scenario runs over plain HTTP and over
+HTTPS (a throwaway CA the clients trust), as CDSE serves.
 """
 
 from __future__ import annotations
 
 import hashlib
 import random
+import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -20,6 +23,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from xml.sax.saxutils import escape
 
 import pytest
+import trustme
 from product_zips import manifest_xml
 
 from phidown_async.config import Endpoints, Limits, S3Keys
@@ -62,10 +66,16 @@ class HostileHost:
     then junk without end), ``drip`` (LEAD bytes, then 2 bytes every 0.25 s for
     ``drip_for`` seconds, then the rest), ``stall`` (LEAD bytes, then nothing), ``cut``
     (half the body, then the connection closes), ``short`` (chunked, half the body, then a
-    clean end). A path whose script ran out gets ``ok``.
+    clean end). A path whose script ran out gets ``ok``. With ``tls`` every connection is
+    HTTPS (the handshake runs in the connection's own thread).
     """
 
-    def __init__(self, files: dict[str, bytes], scripts: dict[str, list[str]]) -> None:
+    def __init__(
+        self,
+        files: dict[str, bytes],
+        scripts: dict[str, list[str]],
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.files = files
         self.scripts = {path: list(actions) for path, actions in scripts.items()}
         self.seen: list[Seen] = []
@@ -86,13 +96,18 @@ class HostileHost:
 
             do_POST = do_GET
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
+        self.server.tls = tls
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # A short poll: shutdown() waits for the serve loop's next look at its flag.
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        scheme = "https" if self.server.tls else "http"
+        return f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
 
     def __enter__(self) -> HostileHost:
         self.thread.start()
@@ -159,7 +174,7 @@ class HostileHost:
                 self._drip(handler, body)
             else:
                 handler.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
+        except OSError:  # BrokenPipeError, ConnectionResetError, ssl.SSLError
             handler.close_connection = True  # the client left
 
     def _endless(self, handler: BaseHTTPRequestHandler, path: str, body: bytes) -> None:
@@ -211,7 +226,46 @@ class HostileHost:
         handler.wfile.write(xml)
 
 
-# -- products and bursts over HTTPS ---------------------------------------------------------
+class _Server(ThreadingHTTPServer):
+    """A threading HTTP server that speaks TLS on each connection when ``tls`` is set."""
+
+    tls: ssl.SSLContext | None = None
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        with self.tls.wrap_socket(request, server_side=True) as wrapped:
+            super().finish_request(wrapped, client_address)
+
+
+Serve = Callable[[dict[str, bytes], dict[str, list[str]]], HostileHost]
+
+
+@pytest.fixture(scope="module")
+def authority(tmp_path_factory: pytest.TempPathFactory) -> tuple[trustme.CA, Path]:
+    """A throwaway CA and its certificate's file."""
+    ca = trustme.CA()
+    path = tmp_path_factory.mktemp("ca") / "ca.pem"
+    ca.cert_pem.write_to_path(str(path))
+    return ca, path
+
+
+@pytest.fixture(params=["http", "https"])
+def serve(request, authority, monkeypatch) -> Serve:
+    """Makes a HostileHost over plain HTTP, or over HTTPS with a certificate of `authority`,
+    which the client then trusts (httpx: ``SSL_CERT_FILE``; botocore: ``AWS_CA_BUNDLE``)."""
+    if request.param == "http":
+        return HostileHost
+    ca, path = authority
+    monkeypatch.setenv("SSL_CERT_FILE", str(path))
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(path))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    return lambda files, scripts: HostileHost(files, scripts, tls=context)
+
+
+# -- products and bursts --------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -250,10 +304,10 @@ def resumed_at(seen: Seen) -> int:
     return int(seen.range.removeprefix("bytes=").split("-")[0])
 
 
-async def test_an_endless_body_is_cut_at_the_catalogue_size(dl, tmp_path, data):
+async def test_an_endless_body_is_cut_at_the_catalogue_size(serve, dl, tmp_path, data):
     files = {product_path(): data}
     limits = Limits(connections=2, workers=2, chunk_size=16 * 1024, timeout=10.0)
-    with HostileHost(files, {product_path(): ["endless"]}) as host:
+    with serve(files, {product_path(): ["endless"]}) as host:
         result, log = await fetch_product(dl, host, tmp_path, data, limits)
 
     assert result.status == "downloaded", result.reason
@@ -265,10 +319,10 @@ async def test_an_endless_body_is_cut_at_the_catalogue_size(dl, tmp_path, data):
     assert host.sent[product_path()] < 16 << 20
 
 
-async def test_an_endless_206_is_cut_at_its_content_range_total(dl, tmp_path, data):
+async def test_an_endless_206_is_cut_at_its_content_range_total(serve, dl, tmp_path, data):
     # No catalogue size: the total of the 206's Content-Range is the known size.
     files = {product_path(): data}
-    with HostileHost(files, {product_path(): ["cut", "endless"]}) as host:
+    with serve(files, {product_path(): ["cut", "endless"]}) as host:
         result, log = await fetch_product(dl, host, tmp_path, data, SLOW, size=False)
 
     assert result.status == "downloaded", result.reason
@@ -278,8 +332,8 @@ async def test_an_endless_206_is_cut_at_its_content_range_total(dl, tmp_path, da
     assert first.range is None and 0 < resumed_at(second) < len(data)
 
 
-async def test_a_chunked_body_ending_early_is_resumed_not_discarded(dl, tmp_path, data):
-    with HostileHost({product_path(): data}, {product_path(): ["short"]}) as host:
+async def test_a_chunked_body_ending_early_is_resumed_not_discarded(serve, dl, tmp_path, data):
+    with serve({product_path(): data}, {product_path(): ["short"]}) as host:
         result, log = await fetch_product(dl, host, tmp_path, data, SLOW)
 
     assert result.status == "downloaded", result.reason
@@ -292,9 +346,9 @@ async def test_a_chunked_body_ending_early_is_resumed_not_discarded(dl, tmp_path
 
 @pytest.mark.parametrize("action", ["drip", "stall"])
 async def test_a_slow_body_frees_its_worker_within_the_window_and_resumes(
-    dl, tmp_path, data, action
+    serve, dl, tmp_path, data, action
 ):
-    with HostileHost({product_path(): data}, {product_path(): [action]}) as host:
+    with serve({product_path(): data}, {product_path(): [action]}) as host:
         result, log = await fetch_product(dl, host, tmp_path, data, SLOW)
 
     assert result.status == "downloaded", result.reason
@@ -307,8 +361,8 @@ async def test_a_slow_body_frees_its_worker_within_the_window_and_resumes(
     assert first.range is None and resumed_at(second) >= LEAD
 
 
-async def test_with_the_rule_off_a_slow_body_is_waited_for(dl, tmp_path, data):
-    with HostileHost({product_path(): data}, {product_path(): ["drip"]}) as host:
+async def test_with_the_rule_off_a_slow_body_is_waited_for(serve, dl, tmp_path, data):
+    with serve({product_path(): data}, {product_path(): ["drip"]}) as host:
         host.drip_for = 1.5 * WINDOW  # abandoned with the rule on, waited for with it off
         result, log = await fetch_product(dl, host, tmp_path, data, OFF)
 
@@ -319,9 +373,9 @@ async def test_with_the_rule_off_a_slow_body_is_waited_for(dl, tmp_path, data):
     assert only.range is None
 
 
-async def test_a_stalled_burst_is_abandoned_and_resumed(dl, tmp_path, data):
+async def test_a_stalled_burst_is_abandoned_and_resumed(serve, dl, tmp_path, data):
     path = f"/odata/v1/Bursts({BURST_ID})/$value"
-    with HostileHost({path: data}, {path: ["stall"]}) as host:
+    with serve({path: data}, {path: ["stall"]}) as host:
         log = EventLog()
         async with Session(endpoints(host), None, limits=SLOW, retry=RETRY, sink=log) as session:
             summary = await download_bursts([BURST_ID], tmp_path, session=session, sink=log)
@@ -370,9 +424,9 @@ async def fetch_s3(host: HostileHost, out: Path, limits: Limits) -> tuple[Any, E
     return result, log
 
 
-async def test_an_endless_s3_object_is_cut_at_its_listed_size(tmp_path, s3_files):
+async def test_an_endless_s3_object_is_cut_at_its_listed_size(serve, tmp_path, s3_files):
     path = f"/eodata/{S3_PREFIX}/{DATA_FILE}"
-    with HostileHost(s3_files, {path: ["endless"]}) as host:
+    with serve(s3_files, {path: ["endless"]}) as host:
         result, log = await fetch_s3(host, tmp_path, SLOW)
 
     assert result.status == "downloaded", result.reason
@@ -384,10 +438,10 @@ async def test_an_endless_s3_object_is_cut_at_its_listed_size(tmp_path, s3_files
 
 @pytest.mark.parametrize("action", ["drip", "stall"])
 async def test_a_slow_s3_object_frees_its_worker_within_the_window_and_resumes(
-    tmp_path, s3_files, action
+    serve, tmp_path, s3_files, action
 ):
     path = f"/eodata/{S3_PREFIX}/{DATA_FILE}"
-    with HostileHost(s3_files, {path: [action]}) as host:
+    with serve(s3_files, {path: [action]}) as host:
         result, log = await fetch_s3(host, tmp_path, SLOW)
 
     assert result.status == "downloaded", result.reason
@@ -400,7 +454,7 @@ async def test_a_slow_s3_object_frees_its_worker_within_the_window_and_resumes(
 
 @pytest.mark.parametrize("planted", ["the part folder", "a folder inside it"])
 async def test_an_s3_part_folder_linked_outside_is_replaced_not_written_through(
-    tmp_path, s3_files, planted
+    serve, tmp_path, s3_files, planted
 ):
     out, outside = tmp_path / "out", tmp_path / "outside"
     out.mkdir()
@@ -412,7 +466,7 @@ async def test_an_s3_part_folder_linked_outside_is_replaced_not_written_through(
     else:
         part_folder.mkdir()
         (part_folder / "measurement").symlink_to(outside, target_is_directory=True)
-    with HostileHost(s3_files, {}) as host:
+    with serve(s3_files, {}) as host:
         result, _ = await fetch_s3(host, out, SLOW)
 
     assert result.status == "downloaded", result.reason
