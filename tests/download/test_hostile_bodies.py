@@ -15,7 +15,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from phidown_async.download import download_products
 from phidown_async.download.bursts import download_bursts
 from phidown_async.download.s3 import download_products_s3
 from phidown_async.errors import ConfigError
-from phidown_async.events import EventLog, RetryScheduled
+from phidown_async.events import Event, EventLog, RetryScheduled
 from phidown_async.retry import RetryPolicy
 from phidown_async.session import Session
 
@@ -265,6 +265,21 @@ def serve(request, authority, monkeypatch) -> Serve:
     return lambda files, scripts: HostileHost(files, scripts, tls=context)
 
 
+@dataclass
+class PartLog(EventLog):
+    """An event log that also notes the size of the part file ``part`` (None when there is
+    none) at each RetryScheduled: the try has ended and closed the part by then. A part only
+    grows during a try, so that size is the most it held in the try."""
+
+    part: Path | None = None
+    sizes: list[int | None] = field(default_factory=list)
+
+    def __call__(self, event: Event) -> None:
+        super().__call__(event)
+        if isinstance(event, RetryScheduled) and self.part is not None:
+            self.sizes.append(self.part.stat().st_size if self.part.exists() else None)
+
+
 # -- products and bursts --------------------------------------------------------------------
 
 
@@ -284,11 +299,11 @@ def endpoints(host: HostileHost) -> Endpoints:
 
 async def fetch_product(
     dl, host: HostileHost, out: Path, data: bytes, limits: Limits, *, size: bool = True
-) -> tuple[Any, EventLog]:
+) -> tuple[Any, PartLog]:
     entity = dl.entity(PRODUCT_ID, NAME, data)
     if not size:
         del entity["ContentLength"]
-    log = EventLog()
+    log = PartLog(part=out / f"{NAME}.zip.part")
     async with Session(endpoints(host), None, limits=limits, retry=RETRY, sink=log) as session:
         summary = await download_products([entity], out, session=session)
     [result] = summary.results
@@ -312,6 +327,8 @@ async def test_an_endless_body_is_cut_at_the_catalogue_size(serve, dl, tmp_path,
 
     assert result.status == "downloaded", result.reason
     assert reasons(log) == [f"the server sent more than {len(data)} bytes"]
+    # The part never held more than the catalogue size: exactly that when the try ended.
+    assert log.sizes == [len(data)]
     # The bytes up to the size were the product's: the next try found the part whole.
     assert (tmp_path / f"{NAME}.zip").read_bytes() == data
     assert len(host.requests(product_path())) == 1
@@ -330,6 +347,8 @@ async def test_an_endless_206_is_cut_at_its_content_range_total(serve, dl, tmp_p
     assert (tmp_path / f"{NAME}.zip").read_bytes() == data
     first, second = host.requests(product_path())
     assert first.range is None and 0 < resumed_at(second) < len(data)
+    # Cut, the part kept what had come; the endless 206 filled it up to the total, no more.
+    assert log.sizes == [resumed_at(second), len(data)]
 
 
 async def test_a_chunked_body_ending_early_is_resumed_not_discarded(serve, dl, tmp_path, data):
@@ -407,10 +426,10 @@ def s3_files() -> dict[str, bytes]:
     }
 
 
-async def fetch_s3(host: HostileHost, out: Path, limits: Limits) -> tuple[Any, EventLog]:
+async def fetch_s3(host: HostileHost, out: Path, limits: Limits) -> tuple[Any, PartLog]:
     entity = {"Id": PRODUCT_ID, "Name": NAME, "S3Path": f"/eodata/{S3_PREFIX}"}
     base = endpoints(host)
-    log = EventLog()
+    log = PartLog(part=out / f"{NAME}.partdir" / f"{DATA_FILE}.part")
     summary = await download_products_s3(
         [entity],
         out,
@@ -432,6 +451,8 @@ async def test_an_endless_s3_object_is_cut_at_its_listed_size(serve, tmp_path, s
     assert result.status == "downloaded", result.reason
     size = len(s3_files[path])
     assert reasons(log) == [f"{NAME}/{DATA_FILE}: the server sent more than {size} bytes"]
+    # The object's part never held more than the listed size: exactly that when cut.
+    assert log.sizes == [size]
     assert (tmp_path / NAME / DATA_FILE).read_bytes() == s3_files[path]
     assert host.sent[path] < 16 << 20
 
