@@ -374,8 +374,9 @@ async def test_a_slow_body_frees_its_worker_within_the_window_and_resumes(
     assert (tmp_path / f"{NAME}.zip").read_bytes() == data
     assert reasons(log) == ["the server sent slower than 1.0 KB/s for 1 s"]
     first, second = host.requests(product_path())
-    # A bound with a wide margin, not a benchmark: the rule decides at one window.
-    assert second.at - first.at < 3 * WINDOW
+    # A bound with a margin, not a benchmark: the rule decides at one window (measured:
+    # the next try came 1.1-1.3 windows later, in 50 tries over HTTP and HTTPS).
+    assert second.at - first.at < 2 * WINDOW
     # Every byte received before the try was abandoned was kept.
     assert first.range is None and resumed_at(second) >= LEAD
 
@@ -404,7 +405,7 @@ async def test_a_stalled_burst_is_abandoned_and_resumed(serve, dl, tmp_path, dat
     assert result.path is not None and result.path.read_bytes() == data
     assert reasons(log) == ["the server sent slower than 1.0 KB/s for 1 s"]
     first, second = host.requests(path)
-    assert second.at - first.at < 3 * WINDOW
+    assert second.at - first.at < 2 * WINDOW
     assert resumed_at(second) >= LEAD
 
 
@@ -469,7 +470,7 @@ async def test_a_slow_s3_object_frees_its_worker_within_the_window_and_resumes(
     assert (tmp_path / NAME / DATA_FILE).read_bytes() == s3_files[path]
     assert reasons(log) == [f"{NAME}/{DATA_FILE}: the server sent slower than 1.0 KB/s for 1 s"]
     first, second = host.requests(path)
-    assert second.at - first.at < 3 * WINDOW
+    assert second.at - first.at < 2 * WINDOW
     assert first.range is None and resumed_at(second) >= LEAD
 
 
