@@ -15,8 +15,10 @@ import pytest
 
 from phidown_async.config import Credentials, Limits
 from phidown_async.download import LEDGER_NAME, download_products
+from phidown_async.events import EventLog, RetryScheduled
 from phidown_async.ledger import Ledger
 from phidown_async.retry import RetryPolicy
+from phidown_async.sandbox.settings import Faults
 
 CHUNK = 64 * 1024
 # What a killed run may have been sent but never written: the client's chunk buffer plus
@@ -218,3 +220,41 @@ async def test_a_server_that_ignores_ranges_still_ends_identical(sandbox_factory
     assert md5(target) == md5(sandbox.archive.product_zip(entity["Id"]))
     # The part could not be continued: the whole file came again.
     assert sandbox.counters.bytes_served(entity["Id"]) >= kept + entity["ContentLength"]
+
+
+@pytest.mark.parametrize("fault", ["reset", "short"])
+async def test_a_body_cut_mid_way_over_https_resumes_with_a_range(
+    sandbox_factory, tmp_path, monkeypatch, fault
+):
+    # The HTTPS sandbox ends each product's first body half-way (aborted, or closed cleanly).
+    sandbox = sandbox_factory(
+        products=4, product_size=600_000, tls=True, faults=Faults(schedule={fault: (1,)})
+    )
+    monkeypatch.setenv("SSL_CERT_FILE", str(sandbox.ca_file))
+    entities = [sandbox.archive.product(p["Id"]) for p in sandbox.archive.products[:2]]
+    log = EventLog()
+
+    summary = await download_products(
+        entities,
+        tmp_path,
+        endpoints=sandbox.endpoints,
+        credentials=account(sandbox),
+        limits=LIMITS,
+        retry=RETRY,
+        sink=log,
+    )
+
+    assert sandbox.endpoints.download_url.startswith("https://")
+    assert summary.downloaded == len(entities), summary.failures
+    assert len(log.of(RetryScheduled)) == len(entities)
+    resumes = sandbox.counters.resumes()
+    for entity in entities:
+        target = tmp_path / f"{entity['Name']}.zip"
+        assert md5(target) == md5(sandbox.archive.product_zip(entity["Id"]))
+        size, cut = entity["ContentLength"], entity["ContentLength"] // 2
+        # The second try asked for the rest with Range, from what the first one had written.
+        [start] = resumes[entity["Id"]]
+        assert 0 < start <= cut
+        # Nothing else was served: the cut body, then the rest from where the part ended.
+        assert sandbox.counters.bytes_served(entity["Id"]) == cut + size - start
+    assert not list(tmp_path.glob("*.part*"))
