@@ -347,7 +347,8 @@ def download(
 
     Give a file saved by `phidown-async search --out`, product names or Ids, or search options.
     Ctrl-C stops cleanly; the same command resumes where it stopped.
-    Exit status: 0 all verified, 1 some failed (each listed with its reason), 2 bad usage.
+    Exit status: 0 all verified, 1 some failed (each listed with its reason), the disk is
+    full or items were left to another process (--no-wait), 2 bad usage, 130 Ctrl-C.
 
     Example:
 
