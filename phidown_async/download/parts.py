@@ -39,7 +39,7 @@ from .speed import SpeedWatch, TooSlow, watch_speed
 from .tries import GaveUp, Refused, Retry, keep_trying
 
 #: Bytes one `BodyPump` call may move (it also returns after `transport.PATIENCE`).
-_PUMP_BYTES = 8 << 20
+_PUMP_BYTES = 32 << 20
 
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
 

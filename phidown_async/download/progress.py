@@ -1,7 +1,7 @@
 """What a transfer tells the run while it works: bytes received and ledger progress.
 
 Shared by the HTTP, burst and S3 transfers. Bytes are told in batches (an event per MiB or
-half second, a ledger report per 8 MiB or five seconds: each report is a SQLite
+half second, a ledger report per 64 MiB or five seconds: each report is a SQLite
 transaction).
 """
 
@@ -16,7 +16,7 @@ from .pool import ProgressReport
 _EVENT_BYTES = 1 << 20
 _EVENT_SECONDS = 0.5
 # The ledger hears about progress less often: each report is a SQLite transaction.
-_REPORT_BYTES = 8 << 20
+_REPORT_BYTES = 64 << 20
 _REPORT_SECONDS = 5.0
 
 
