@@ -69,7 +69,7 @@ def _run(
     # No dirty pages left by the run before or by the sandbox making its zips (writeback
     # would be charged to whoever runs next: the first run was up to 8x slower), and warm
     # memory for what it writes (`settle_memory`).
-    settle_memory(out.parent, sum(int(p["ContentLength"]) for p in products))
+    settle_memory(sum(int(p["ContentLength"]) for p in products))
     m = run_process(
         [PROGRAM, "download", *(p["Id"] for p in products), "-o", str(out), "--json", *extra],
         env=_env(info),

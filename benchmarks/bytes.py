@@ -293,7 +293,7 @@ def _one(
     # the one before (or by making the products), and as much warm memory as it will
     # write (see `cache_files`, `settle_memory`).
     cache_files([ROOT / "www" / f"{e['Id']}.zip" for e in entities])
-    settle_memory(out.parent, size)
+    settle_memory(size)
     measured: Measurement = run_processes(
         commands, env=_env(ca_file, base), logs=WORK / "bytes-logs" / label, timeout=900
     )
@@ -374,7 +374,8 @@ def run(quick: bool = False) -> dict[str, Any]:
                 tools = [t for t in TOOLS if test == "p2" or "full" not in t]
                 runs: dict[str, list[dict[str, Any]]] = {tool: [] for tool in tools}
                 for turn in range(1 if quick else RUNS):
-                    for tool in tools:
+                    # Each turn starts with the next client: none always runs first.
+                    for tool in tools[turn % len(tools) :] + tools[: turn % len(tools)]:
                         say(f"{test.upper()} {scheme} (run {turn + 1}): {tool} ...")
                         runs[tool].append(_one(tool, entities, scheme, slow, ca_file, peers, test))
                 data[test] += [_median(tool_runs) for tool_runs in runs.values()]

@@ -12,6 +12,7 @@ one (``peak_rss_mb``). Python clients print one JSON line last, parsed into
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import signal
 import subprocess
@@ -23,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_TIMEOUT = 1800.0
-_WARM_BLOCK = memoryview(bytearray(1 << 20))
 
 
 @dataclass
@@ -104,17 +104,18 @@ def cache_files(paths: Sequence[Path]) -> None:
                 pass
 
 
-def settle_memory(folder: Path, nbytes: int) -> None:
-    """Flush dirty pages, then touch ``nbytes`` of page cache and free it again, just before
-    a measured run, so that every client finds warm memory (see `warm_memory`).
+def settle_memory(nbytes: int) -> None:
+    """Flush dirty pages, then touch ``nbytes`` of memory and free it again, just before a
+    measured run, so that every client finds warm memory (see `warm_memory`).
+
+    Anonymous memory, populated by the kernel: a scratch file of that size would start
+    writeback (past ``dirty_background_ratio``) that runs on into the measured run.
     """
     os.sync()
-    scratch = folder / ".settle-memory"
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(scratch, "wb") as handle:
-        for _ in range(max(1, nbytes >> 20)):
-            handle.write(_WARM_BLOCK)
-    scratch.unlink()
+    with mmap.mmap(
+        -1, max(1, nbytes), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | mmap.MAP_POPULATE
+    ):
+        pass
 
 
 def _tail(path: Path, lines: int = 15) -> str:
