@@ -109,7 +109,11 @@ class _Pool:
             conn.close()
         scheme, host, port = origin
         if scheme == "https":
-            return http.client.HTTPSConnection(host, port, context=self._tls()), False
+            try:
+                context = self._tls()
+            except (OSError, ValueError) as exc:  # SSL_CERT_FILE unreadable or not PEM
+                raise httpx.ConnectError(f"cannot set up TLS: {exc}") from exc
+            return http.client.HTTPSConnection(host, port, context=context), False
         return http.client.HTTPConnection(host, port), False
 
     def give(self, origin: _Origin, conn: http.client.HTTPConnection) -> None:

@@ -16,7 +16,7 @@ import pytest
 import trustme
 from anyio.streams.tls import TLSListener
 
-from phidown_async.transport import PUMP, ThreadedTransport
+from phidown_async.transport import PUMP, LazyTls, ThreadedTransport
 
 BODY = os.urandom(8 << 20)
 TLS_RECORD = 16 * 1024
@@ -50,18 +50,22 @@ async def serve(listener: anyio.abc.Listener, handler: Handler) -> None:
     await listener.serve(handle)
 
 
-def transport(tls: ssl.SSLContext | None = None, timeout: float = 30.0) -> ThreadedTransport:
+def transport(
+    tls: ssl.SSLContext | LazyTls | None = None, timeout: float = 30.0
+) -> ThreadedTransport:
     return ThreadedTransport(tls=tls or httpx.create_ssl_context(), connections=4, timeout=timeout)
 
 
-async def get_plain(handler: Handler, *, timeout: float = 30.0) -> httpx.Response:
+async def get_plain(
+    handler: Handler, *, timeout: float = 30.0, via: ThreadedTransport | None = None
+) -> httpx.Response:
     """GET from a loopback server running ``handler``; what the client raised, as itself."""
     outcome: list[httpx.Response | Exception] = []
     async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
         port = listener.extra(anyio.abc.SocketAttribute.local_port)
         async with anyio.create_task_group() as tg:
             tg.start_soon(serve, listener, handler)
-            async with httpx.AsyncClient(transport=transport(timeout=timeout)) as client:
+            async with httpx.AsyncClient(transport=via or transport(timeout=timeout)) as client:
                 try:
                     outcome.append(await client.get(f"http://127.0.0.1:{port}/product.zip"))
                 except Exception as exc:
@@ -352,3 +356,24 @@ async def test_a_pump_aborted_between_pieces_hands_nothing_on_twice():
                 tg.cancel_scope.cancel()
     assert first == len(sunk) > 0 and len(calls) == 1
     assert bytes(sunk) == BODY[: len(sunk)]
+
+
+async def test_the_tls_context_is_made_on_the_first_https_request_and_its_failure_is_one_error(
+    tmp_path,
+):
+    missing = tmp_path / "no-such-ca.pem"
+    made: list[int] = []
+
+    def make() -> ssl.SSLContext:
+        made.append(1)
+        return ssl.create_default_context(cafile=str(missing))  # FileNotFoundError
+
+    plain = transport(LazyTls(make))
+    with anyio.fail_after(30):
+        response = await get_plain(send_body, via=plain)
+    assert response.status_code == 200 and made == []  # plain HTTP never needed it
+
+    async with httpx.AsyncClient(transport=transport(LazyTls(make))) as client:
+        with pytest.raises(httpx.ConnectError, match="cannot set up TLS"):
+            await client.get("https://127.0.0.1:9/product.zip")
+    assert made == [1]
