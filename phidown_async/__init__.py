@@ -15,6 +15,10 @@ them on a terminal, ``LoggingSink`` turns them into ``logging`` records.
 from importlib import import_module
 from typing import Any
 
+#: The package's version; pyproject.toml reads it from here (importlib.metadata, which would
+#: look it up from the installed files, costs 15-30 ms of every start-up).
+__version__ = "0.1.0"
+
 # Public name -> module defining it. Imported on first use, so ``import phidown_async`` stays
 # light (pandas, numpy and the S3 client load only when a name that needs them is used).
 _EXPORTS = {

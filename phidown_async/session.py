@@ -15,12 +15,12 @@ import json
 import re
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import orjson
 
+from . import __version__
 from .accounts import shared_state
 from .auth import NO_AUTH, AuthTransport, TokenService, TokenSource
 from .config import CLIENT_ID, Credentials, Endpoints, Limits
@@ -41,10 +41,7 @@ _SECRET_PARAMS = ("token", "access_token", "refresh_token", "password")
 
 
 def _user_agent() -> str:
-    try:
-        return f"phidown_async/{version('phidown_async')}"
-    except PackageNotFoundError:
-        return "phidown_async"
+    return f"phidown_async/{__version__}"
 
 
 class Session:

@@ -10,7 +10,6 @@ import contextlib
 import io
 import os
 import sys
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,6 +17,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
+from .. import __version__
 from . import demo as _demo
 from . import download as _download
 from . import ledger as _ledger
@@ -49,16 +49,9 @@ class _Commands(TyperGroup):
             raise typer.Exit(EXIT_OK) from None
 
 
-def _package_version() -> str:
-    try:
-        return version("phidown_async")
-    except PackageNotFoundError:  # run from a source tree that is not installed
-        return "unknown"
-
-
 def _show_version(value: bool) -> None:
     if value:
-        typer.echo(f"{PROGRAM} {_package_version()}")
+        typer.echo(f"{PROGRAM} {__version__}")
         raise typer.Exit(EXIT_OK)
 
 
