@@ -13,8 +13,9 @@ user + system seconds from ``wait4``.
 
 Peers: curl (one process per file), aria2c ``-j4``, requests with 4 threads. Ours:
 ``download_products`` at its default verification (``default``: size, streamed BLAKE3, zip
-directory, manifest listing) and, as its own row, ``full`` (every member CRC and listed
-MD5). nginx and aria2c are installed with apt-get when missing (and said so when that fails).
+directory, manifest listing) and, as its own rows, ``full`` (every member CRC and listed
+MD5) and a diagnostic without the streamed checksum (what the check costs; not a setting
+users have). nginx and aria2c are installed with apt-get when missing (and said so when that fails).
 """
 
 from __future__ import annotations
@@ -226,6 +227,7 @@ def _commands(
             "connections": 4,
             "workers": 6,
             "verify": level,
+            "checksum": tool != NO_CHECKSUM,
         }
         return [[sys.executable, str(HERE / "clients" / "products_ours.py"), json.dumps(args)]]
     if tool == "curl (4 processes)":
@@ -276,13 +278,9 @@ def _commands(
     raise ValueError(tool)
 
 
-TOOLS = (
-    "phidown_async",
-    "phidown_async, --verify full",
-    "curl (4 processes)",
-    "aria2c -j4",
-    "requests, 4 threads",
-)
+NO_CHECKSUM = "phidown_async, no checksum (diagnostic)"
+PEERS = ("curl (4 processes)", "aria2c -j4", "requests, 4 threads")
+TOOLS = ("phidown_async", "phidown_async, --verify full", NO_CHECKSUM, *PEERS)
 
 
 def _one(
@@ -382,7 +380,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             # lossy and uneven (P1): every client runs RUNS times, in turns, and its median
             # run (by MB/s) is reported with all runs beside it.
             for test, entities, slow in (("p2", p2, False), ("p1", p1, True)):
-                tools = [t for t in TOOLS if test == "p2" or "full" not in t]
+                tools = [t for t in TOOLS if test == "p2" or t in ("phidown_async", *PEERS)]
                 runs: dict[str, list[dict[str, Any]]] = {tool: [] for tool in tools}
                 for turn in range(1 if quick else RUNS):
                     # Each turn starts with the next client: none always runs first.
@@ -431,6 +429,13 @@ def _verdicts(data: dict[str, Any]) -> list[str]:
                 f"(target >= 0.6); CPU {ours['cpu_s_per_gb']:.2f} s/GB = "
                 f"{ours['cpu_s_per_gb'] / curl['cpu_s_per_gb']:.2f} x curl's (target <= 2)."
             )
+            bare = p2.get(NO_CHECKSUM)
+            if bare:
+                lines.append(
+                    f"  Without the streamed checksum (diagnostic): {bare['mb_s']:.0f} MB/s = "
+                    f"{bare['mb_s'] / req['mb_s']:.2f} x requests-threads at "
+                    f"{bare['cpu_s_per_gb']:.2f} CPU s/GB."
+                )
         p1 = {r["tool"]: r for r in data["p1"] if r["scheme"] == scheme and r.get("ok")}
         peers1 = [r["mb_s"] for tool, r in p1.items() if tool != "phidown_async"]
         if "phidown_async" in p1 and peers1:

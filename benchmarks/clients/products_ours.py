@@ -1,8 +1,10 @@
 """Product download client for this project: ``download_products`` on catalogue entities.
 
 Args (JSON, argv[1]): ``{"entities": <file of entity dicts>, "out": <folder>,
-"connections": int, "workers": int, "verify": bool (default true)}``; the sandbox comes from
-the PHIDOWN_*/CDSE_* environment.
+"connections": int, "workers": int, "verify": bool or level (default true), "checksum": bool
+(default true)}``; the sandbox comes from the PHIDOWN_*/CDSE_* environment.
+``"checksum": false`` is a diagnostic, not a setting users have: the streamed hash and its
+comparison are patched out, to measure what they cost.
 Prints: ``{"downloaded", "failed", "bytes", "seconds", "cpu", "rss_before_mb", "peak_rss_mb",
 "failures"}``;
 ``cpu`` is this process's CPU seconds during the download only (imports excluded),
@@ -34,8 +36,21 @@ def _vmhwm_mib() -> float:
     return 0.0
 
 
+def _without_checksum() -> None:
+    """Count the bytes but hash none, and compare no checksum (the diagnostic)."""
+    from phidown_async.download import checksums, transfer
+
+    def count_only(self: checksums.StreamHasher, chunk: bytes | memoryview) -> None:
+        self._count += len(chunk)
+
+    checksums.StreamHasher.update = count_only  # type: ignore[method-assign]
+    transfer.compare_checksums = lambda *args, **kwargs: None
+
+
 def main() -> None:
     args = json.loads(sys.argv[1])
+    if not args.get("checksum", True):
+        _without_checksum()
     with open(args["entities"]) as handle:
         entities = json.load(handle)
     limits = Limits(connections=args["connections"], workers=args["workers"])
