@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import netrc
 import os
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,6 +143,8 @@ def load_accounts(
     Example:
         accounts = load_accounts("accounts.toml")
     """
+    import tomllib  # here, not at every start (4 ms): only an accounts file needs it
+
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))

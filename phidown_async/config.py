@@ -6,7 +6,6 @@ so the engine itself works on plain values.
 
 from __future__ import annotations
 
-import configparser
 import netrc
 import os
 from collections.abc import Mapping
@@ -250,6 +249,8 @@ class S3Keys:
         path = Path(path)
         if not path.is_file():
             raise CredentialsError(f"S3 config file not found: {path}")
+        import configparser  # here, not at every start: only a .s5cfg file needs it
+
         parser = configparser.ConfigParser()
         try:
             parser.read(path)

@@ -1,4 +1,5 @@
-"""httpx's command-line client stays out of start-up, and still works when called."""
+"""What a run may never use stays out of start-up: httpx's command-line client (which
+still works when called), the TOML, INI and XML parsers."""
 
 import subprocess
 import sys
@@ -35,3 +36,13 @@ def test_a_name_of_httpxs_cli_module_loads_the_real_module() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["httpx._main", "True"]
+
+
+def test_parsers_load_only_when_a_file_needs_them() -> None:
+    done = _python(
+        "import sys, phidown_async.download\n"
+        "print(sorted(m for m in ('tomllib', 'configparser', 'xml.etree.ElementTree')"
+        " if m in sys.modules))"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
