@@ -19,7 +19,10 @@ _NAME = "httpx._main"
 
 
 def _real_cli() -> types.ModuleType:
-    """Import the real ``httpx._main`` in place of the stand-in; returns it."""
+    """The real ``httpx._main``, imported in place of the stand-in on the first call."""
+    loaded = sys.modules.get(_NAME)
+    if loaded is not None and not getattr(loaded, "_phidown_stand_in", False):
+        return loaded
     package = sys.modules["httpx"]
     spec = importlib.machinery.PathFinder.find_spec(_NAME, package.__path__)
     if spec is None or spec.loader is None:
@@ -43,7 +46,11 @@ def _main(*args: Any, **kwargs: Any) -> Any:
 def _getattr(name: str) -> Any:
     if name.startswith("__"):  # introspection (repr, the import system), not a use
         raise AttributeError(name)
-    return getattr(_real_cli(), name)
+    try:
+        cli = _real_cli()
+    except ImportError as exc:  # click or pygments missing: the name is not there
+        raise AttributeError(name) from exc
+    return getattr(cli, name)
 
 
 def defer_httpx_cli() -> None:
@@ -51,6 +58,7 @@ def defer_httpx_cli() -> None:
     if "httpx" in sys.modules or _NAME in sys.modules:
         return
     stand_in = types.ModuleType(_NAME, "Stand-in for httpx's CLI; loads it on first use.")
+    stand_in._phidown_stand_in = True  # type: ignore[attr-defined]
     stand_in.main = _main  # type: ignore[attr-defined]
     stand_in.__getattr__ = _getattr  # type: ignore[method-assign]
     sys.modules[_NAME] = stand_in

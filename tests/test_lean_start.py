@@ -46,3 +46,14 @@ def test_parsers_load_only_when_a_file_needs_them() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_the_real_cli_module_is_loaded_once_whatever_holds_the_stand_in() -> None:
+    done = _python(
+        "import sys, phidown_async.session, httpx\n"
+        "stand_in = sys.modules['httpx._main']\n"
+        "first = stand_in.print_help\n"
+        "print(first is stand_in.print_help, first is sys.modules['httpx._main'].print_help)"
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True"]
