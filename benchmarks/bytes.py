@@ -53,11 +53,11 @@ TOKEN = {
 }
 
 # Two nginx instances: one for the unthrottled servers (one worker, as before), one for
-# the rate-capped ones with a worker per connection. nginx's limit_rate waits after each
-# write for as long as that write's bytes take at the rate, and then for its own event loop:
-# one worker serving four capped connections in turn held 4 curl processes to 59-68 MB/s
-# of 80 (15.6 MB/s each, all four in lockstep); four workers (reuseport: the kernel spreads
-# the connections) let the same curls reach 77, so the cap, not the server, limits P1.
+# the rate-capped ones with four workers. nginx's limit_rate waits after each write for as
+# long as that write's bytes take at the rate, and then for its own event loop: one worker
+# serving four capped connections in turn held 4 curl processes to 59-68 MB/s of 80 (15.6
+# MB/s each, all four in lockstep); four workers (reuseport: the kernel spreads the
+# connections among them, not always one each) let the same curls reach 77.
 _NGINX = """worker_processes {workers};
 pid {root}/nginx-{name}.pid;
 error_log {root}/nginx-{name}-error.log;
@@ -148,8 +148,8 @@ def _certificates() -> Path:
 
 class Nginx:
     """nginx serving the products, a token and plain files: unthrottled on two loopback
-    ports (one worker), capped at `QUOTA_RATE` per connection on two others (a worker per
-    connection)."""
+    ports (one worker), capped at `QUOTA_RATE` per connection on two others (four
+    workers)."""
 
     def __init__(self, program: str) -> None:
         self.program = program
@@ -166,17 +166,24 @@ class Nginx:
                 "https": HTTPS_SLOW,
             },
         }
-        for name, conf in self.confs.items():
-            reuse = " reuseport" if name == "capped" else ""
-            conf.write_text(
-                _NGINX.format(root=ROOT, name=name, body=body, reuse=reuse, **settings[name])
-            )
-            subprocess.run([self.program, "-c", str(conf)], check=True)
+        try:
+            for name, conf in self.confs.items():
+                reuse = " reuseport" if name == "capped" else ""
+                conf.write_text(
+                    _NGINX.format(root=ROOT, name=name, body=body, reuse=reuse, **settings[name])
+                )
+                subprocess.run([self.program, "-c", str(conf)], check=True)
+        except BaseException:
+            self.__exit__()  # an instance that did start must not keep its ports
+            raise
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         for conf in self.confs.values():
-            subprocess.run([self.program, "-c", str(conf), "-s", "stop"], check=False)
+            if conf.exists():
+                subprocess.run(
+                    [self.program, "-c", str(conf), "-s", "stop"], check=False, capture_output=True
+                )
 
 
 def _base(scheme: str, slow: bool) -> str:
@@ -467,8 +474,8 @@ def _section(data: dict[str, Any], quick: bool) -> str:
             context_lines(command_line("bytes", quick), data["machine"]),
             "Each client is its own process timed from its start; CPU s/GB is the whole process's "
             "(user + system). nginx serves the files (the Python sandbox would cost ~0.9 CPU s/GB "
-            "on the same cores): one worker for P2; for P1 a worker per connection, since one "
-            "worker pacing four capped connections held every client to about 62 MB/s. "
+            "on the same cores): one worker for P2; four for P1, since one worker pacing four "
+            "capped connections held every client to about 62 MB/s. "
             "Before each run: the files it fetches read into the page cache, "
             "dirty pages flushed, and as much memory as it writes touched and freed; "
             f"{data.get('memory_note', '')}." + (f" Missing peers: {skipped}." if skipped else ""),

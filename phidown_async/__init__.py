@@ -15,10 +15,6 @@ them on a terminal, ``LoggingSink`` turns them into ``logging`` records.
 from importlib import import_module
 from typing import Any
 
-from .lean_start import defer_httpx_cli
-
-defer_httpx_cli()
-
 #: The package's version; pyproject.toml reads it from here (importlib.metadata, which would
 #: look it up from the installed files, costs 15-30 ms of every start-up).
 __version__ = "0.1.0"
