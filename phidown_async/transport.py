@@ -96,9 +96,12 @@ class _Pool:
         self._idle: dict[_Origin, list[http.client.HTTPConnection]] = {}
         self._lock = threading.Lock()
 
-    def take(self, origin: _Origin) -> tuple[http.client.HTTPConnection, bool]:
-        """A connection to ``origin`` and whether it was kept from an earlier request."""
-        while True:
+    def take(
+        self, origin: _Origin, *, fresh: bool = False
+    ) -> tuple[http.client.HTTPConnection, bool]:
+        """A connection to ``origin`` and whether it was kept from an earlier request; a new
+        one with ``fresh``."""
+        while not fresh:
             with self._lock:
                 idle = self._idle.get(origin)
                 conn = idle.pop() if idle else None
@@ -166,8 +169,10 @@ class _Exchange:
 
     def send(self, body: bytes) -> http.client.HTTPResponse:
         """Send the request and read the response's head."""
-        for _ in range(2):
-            conn, kept = self._pool.take(self.origin)
+        for attempt in range(2):
+            # Once a kept connection turned out closed by the server, the others kept with
+            # it may be too: the second attempt opens a new one, so its failure is real.
+            conn, kept = self._pool.take(self.origin, fresh=attempt > 0)
             with self._lock:
                 self._conn = conn  # from now on, `abort` closes it
             try:

@@ -191,6 +191,41 @@ async def test_a_connection_is_kept_for_the_next_request_and_renewed_when_stale(
     assert len(connections) == 2
 
 
+async def test_when_every_kept_connection_was_dropped_the_request_goes_on_a_new_one():
+    connections: list[int] = []
+    both_kept = anyio.Event()
+
+    async def answer_once_then_drop(client: anyio.abc.ByteStream) -> None:
+        connections.append(1)
+        await read_head(client)
+        if len(connections) == 2:
+            both_kept.set()
+        await both_kept.wait()  # both answers go out together: two connections are kept
+        await client.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await read_head(client)  # the next request on this connection: dropped unanswered
+
+    with anyio.fail_after(30):
+        async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
+            port = listener.extra(anyio.abc.SocketAttribute.local_port)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(serve, listener, answer_once_then_drop)
+                async with httpx.AsyncClient(transport=transport()) as client:
+                    url = f"http://127.0.0.1:{port}/x"
+                    answers: list[bytes] = []
+
+                    async def get() -> None:
+                        answers.append((await client.get(url)).content)
+
+                    async with anyio.create_task_group() as pair:
+                        pair.start_soon(get)
+                        pair.start_soon(get)
+                    await get()  # a kept one is dropped; the retry must not take the other
+                tg.cancel_scope.cancel()
+
+    assert answers == [b"ok"] * 3
+    assert len(connections) == 3
+
+
 async def test_a_chunked_body_arrives_whole():
     async def chunked(client: anyio.abc.ByteStream) -> None:
         await read_head(client)
