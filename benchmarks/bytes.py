@@ -158,20 +158,24 @@ class Nginx:
     def __enter__(self) -> Nginx:
         body = _LOCATIONS.format(root=ROOT, token=json.dumps(TOKEN))
         settings = {
-            "fast": {"workers": 1, "limit": "", "http": HTTP_PORT, "https": HTTPS_PORT},
+            "fast": {
+                "workers": 1,
+                "limit": "",
+                "reuse": "",
+                "http": HTTP_PORT,
+                "https": HTTPS_PORT,
+            },
             "capped": {
                 "workers": 4,
                 "limit": f"limit_rate {QUOTA_RATE};",
+                "reuse": " reuseport",
                 "http": HTTP_SLOW,
                 "https": HTTPS_SLOW,
             },
         }
         try:
             for name, conf in self.confs.items():
-                reuse = " reuseport" if name == "capped" else ""
-                conf.write_text(
-                    _NGINX.format(root=ROOT, name=name, body=body, reuse=reuse, **settings[name])
-                )
+                conf.write_text(_NGINX.format(root=ROOT, name=name, body=body, **settings[name]))
                 subprocess.run([self.program, "-c", str(conf)], check=True)
         except BaseException:
             self.__exit__()  # an instance that did start must not keep its ports
@@ -444,7 +448,7 @@ def _verdicts(data: dict[str, Any]) -> list[str]:
                     f"{bare['cpu_s_per_gb']:.2f} CPU s/GB."
                 )
         p1 = {r["tool"]: r for r in data["p1"] if r["scheme"] == scheme and r.get("ok")}
-        peers1 = [r["mb_s"] for tool, r in p1.items() if tool != "phidown_async"]
+        peers1 = [r["mb_s"] for tool, r in p1.items() if tool in PEERS]
         if "phidown_async" in p1 and peers1:
             ours1, best = p1["phidown_async"], max(peers1)
             lines.append(
