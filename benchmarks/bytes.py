@@ -15,7 +15,10 @@ Peers: curl (one process per file), aria2c ``-j4``, requests with 4 threads. Our
 ``download_products`` at its default verification (``default``: size, streamed BLAKE3, zip
 directory, manifest listing) and, as its own rows, ``full`` (every member CRC and listed
 MD5) and a diagnostic without the streamed checksum (what the check costs; not a setting
-users have). nginx and aria2c are installed with apt-get when missing (and said so when that fails).
+users have). Two more P2 diagnostics give the floor of any Python client on this machine: the
+standard library alone moving the bytes (``clients/products_floor.py``), and the same hashing
+them with BLAKE3, the least a client that checks the catalogue's checksum does. nginx and
+aria2c are installed with apt-get when missing (and said so when that fails).
 """
 
 from __future__ import annotations
@@ -273,6 +276,19 @@ def _commands(
                 "--allow-overwrite=true",
             ]
         ]
+    if tool in (FLOOR, FLOOR_BLAKE3):
+        args = {
+            "token_url": f"{base}/token",
+            "username": USER,
+            "password": PASSWORD,
+            "out": str(out),
+            "blake3": tool == FLOOR_BLAKE3,
+            "items": [
+                {"url": url, "name": f"{e['Id']}.zip", "blake3": _blake3(e)}
+                for e, url in zip(entities, urls, strict=True)
+            ],
+        }
+        return [[sys.executable, str(HERE / "clients" / "products_floor.py"), json.dumps(args)]]
     if tool == "requests, 4 threads":
         args = {
             "token_url": f"{base}/token",
@@ -290,8 +306,14 @@ def _commands(
 
 
 NO_CHECKSUM = "phidown_async, no checksum (diagnostic)"
+FLOOR = "Python floor: stdlib, 4 threads (diagnostic)"
+FLOOR_BLAKE3 = "Python floor + BLAKE3 (diagnostic)"
 PEERS = ("curl (4 processes)", "aria2c -j4", "requests, 4 threads")
-TOOLS = ("phidown_async", "phidown_async, --verify full", NO_CHECKSUM, *PEERS)
+TOOLS = ("phidown_async", "phidown_async, --verify full", NO_CHECKSUM, *PEERS, FLOOR, FLOOR_BLAKE3)
+
+
+def _blake3(entity: dict[str, Any]) -> str:
+    return next(c["Value"] for c in entity["Checksum"] if c["Algorithm"] == "BLAKE3")
 
 
 def _one(
@@ -440,13 +462,16 @@ def _verdicts(data: dict[str, Any]) -> list[str]:
                 f"(target >= 0.6); CPU {ours['cpu_s_per_gb']:.2f} s/GB = "
                 f"{ours['cpu_s_per_gb'] / curl['cpu_s_per_gb']:.2f} x curl's (target <= 2)."
             )
-            bare = p2.get(NO_CHECKSUM)
-            if bare:
-                lines.append(
-                    f"  Without the streamed checksum (diagnostic): {bare['mb_s']:.0f} MB/s = "
-                    f"{bare['mb_s'] / req['mb_s']:.2f} x requests-threads at "
-                    f"{bare['cpu_s_per_gb']:.2f} CPU s/GB."
-                )
+            for label, row in (
+                ("Without the streamed checksum (diagnostic)", p2.get(NO_CHECKSUM)),
+                ("The Python floor (diagnostic)", p2.get(FLOOR)),
+                ("The Python floor with BLAKE3 (diagnostic)", p2.get(FLOOR_BLAKE3)),
+            ):
+                if row:
+                    lines.append(
+                        f"  {label}: {row['mb_s']:.0f} MB/s = {row['mb_s'] / req['mb_s']:.2f} x "
+                        f"requests-threads at {row['cpu_s_per_gb']:.2f} CPU s/GB."
+                    )
         p1 = {r["tool"]: r for r in data["p1"] if r["scheme"] == scheme and r.get("ok")}
         peers1 = [r["mb_s"] for tool, r in p1.items() if tool in PEERS]
         if "phidown_async" in p1 and peers1:
