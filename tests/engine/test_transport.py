@@ -7,7 +7,7 @@ import os
 import socket
 import ssl
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import anyio
 import anyio.abc
@@ -50,6 +50,19 @@ async def serve(listener: anyio.abc.Listener, handler: Handler) -> None:
     await listener.serve(handle)
 
 
+@contextlib.asynccontextmanager
+async def loopback(handler: Handler, tls: ssl.SSLContext | None = None) -> AsyncIterator[str]:
+    """A server on loopback running ``handler`` for each connection while the block runs;
+    yields its base URL (HTTPS with ``tls``, the server's context)."""
+    tcp = await anyio.create_tcp_listener(local_host="127.0.0.1")
+    port = tcp.extra(anyio.abc.SocketAttribute.local_port)
+    listener = tcp if tls is None else TLSListener(tcp, tls, standard_compatible=False)
+    async with listener, anyio.create_task_group() as tg:
+        tg.start_soon(serve, listener, handler)
+        yield f"{'http' if tls is None else 'https'}://127.0.0.1:{port}"
+        tg.cancel_scope.cancel()
+
+
 def transport(
     tls: ssl.SSLContext | LazyTls | None = None, timeout: float = 30.0
 ) -> ThreadedTransport:
@@ -61,16 +74,14 @@ async def get_plain(
 ) -> httpx.Response:
     """GET from a loopback server running ``handler``; what the client raised, as itself."""
     outcome: list[httpx.Response | Exception] = []
-    async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
-        port = listener.extra(anyio.abc.SocketAttribute.local_port)
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(serve, listener, handler)
-            async with httpx.AsyncClient(transport=via or transport(timeout=timeout)) as client:
-                try:
-                    outcome.append(await client.get(f"http://127.0.0.1:{port}/product.zip"))
-                except Exception as exc:
-                    outcome.append(exc)
-            tg.cancel_scope.cancel()
+    async with (
+        loopback(handler) as base,
+        httpx.AsyncClient(transport=via or transport(timeout=timeout)) as client,
+    ):
+        try:
+            outcome.append(await client.get(f"{base}/product.zip"))
+        except Exception as exc:
+            outcome.append(exc)
     if isinstance(outcome[0], Exception):
         raise outcome[0]
     return outcome[0]
@@ -84,19 +95,15 @@ async def test_a_tls_read_returns_more_than_one_record():
     ca.configure_trust(client_tls)
     sizes: list[int] = []
     with anyio.fail_after(30):
-        tcp = await anyio.create_tcp_listener(local_host="127.0.0.1")
-        port = tcp.extra(anyio.abc.SocketAttribute.local_port)
-        listener = TLSListener(tcp, server_tls, standard_compatible=False)
-        async with listener, anyio.create_task_group() as tg:
-            tg.start_soon(serve, listener, send_body)
-            async with httpx.AsyncClient(transport=transport(client_tls)) as client:
-                url = f"https://127.0.0.1:{port}/product.zip"
-                async with client.stream("GET", url) as response:
-                    received = bytearray()
-                    async for chunk in response.aiter_raw():
-                        sizes.append(len(chunk))
-                        received += chunk
-            tg.cancel_scope.cancel()
+        async with (
+            loopback(send_body, server_tls) as base,
+            httpx.AsyncClient(transport=transport(client_tls)) as client,
+            client.stream("GET", f"{base}/product.zip") as response,
+        ):
+            received = bytearray()
+            async for chunk in response.aiter_raw():
+                sizes.append(len(chunk))
+                received += chunk
 
     assert response.status_code == 200 and bytes(received) == BODY
     # httpx's own transport yields one 16 KiB TLS record per read: 512 reads for 8 MiB.
@@ -150,15 +157,11 @@ async def test_status_headers_and_redirects_are_httpx_business():
             )
 
     with anyio.fail_after(30):
-        async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
-            port = listener.extra(anyio.abc.SocketAttribute.local_port)
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(serve, listener, answer)
-                async with httpx.AsyncClient(
-                    transport=transport(), follow_redirects=True
-                ) as client:
-                    response = await client.get(f"http://127.0.0.1:{port}/old")
-                tg.cancel_scope.cancel()
+        async with (
+            loopback(answer) as base,
+            httpx.AsyncClient(transport=transport(), follow_redirects=True) as client,
+        ):
+            response = await client.get(f"{base}/old")
 
     assert [r.status_code for r in response.history] == [302]
     assert response.status_code == 206 and response.reason_phrase == "Partial Content"
@@ -175,16 +178,14 @@ async def test_a_connection_is_kept_for_the_next_request_and_renewed_when_stale(
             await client.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 
     with anyio.fail_after(30):
-        async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
-            port = listener.extra(anyio.abc.SocketAttribute.local_port)
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(serve, listener, answer_twice_then_close)
-                async with httpx.AsyncClient(transport=transport()) as client:
-                    url = f"http://127.0.0.1:{port}/x"
-                    answers = [(await client.get(url)).content for _ in range(2)]
-                    await anyio.sleep(0.2)  # the server closes the kept connection meanwhile
-                    answers.append((await client.get(url)).content)
-                tg.cancel_scope.cancel()
+        async with (
+            loopback(answer_twice_then_close) as base,
+            httpx.AsyncClient(transport=transport()) as client,
+        ):
+            url = f"{base}/x"
+            answers = [(await client.get(url)).content for _ in range(2)]
+            await anyio.sleep(0.2)  # the server closes the kept connection meanwhile
+            answers.append((await client.get(url)).content)
 
     assert answers == [b"ok"] * 3
     # Two requests shared the first connection; the third found it closed and took a new one.
@@ -205,22 +206,19 @@ async def test_when_every_kept_connection_was_dropped_the_request_goes_on_a_new_
         await read_head(client)  # the next request on this connection: dropped unanswered
 
     with anyio.fail_after(30):
-        async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
-            port = listener.extra(anyio.abc.SocketAttribute.local_port)
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(serve, listener, answer_once_then_drop)
-                async with httpx.AsyncClient(transport=transport()) as client:
-                    url = f"http://127.0.0.1:{port}/x"
-                    answers: list[bytes] = []
+        async with (
+            loopback(answer_once_then_drop) as base,
+            httpx.AsyncClient(transport=transport()) as client,
+        ):
+            answers: list[bytes] = []
 
-                    async def get() -> None:
-                        answers.append((await client.get(url)).content)
+            async def get() -> None:
+                answers.append((await client.get(f"{base}/x")).content)
 
-                    async with anyio.create_task_group() as pair:
-                        pair.start_soon(get)
-                        pair.start_soon(get)
-                    await get()  # a kept one is dropped; the retry must not take the other
-                tg.cancel_scope.cancel()
+            async with anyio.create_task_group() as pair:
+                pair.start_soon(get)
+                pair.start_soon(get)
+            await get()  # a kept one is dropped; the retry must not take the other
 
     assert answers == [b"ok"] * 3
     assert len(connections) == 3
@@ -245,21 +243,17 @@ async def pump_from(handler: Handler, budget: int) -> tuple[bytearray, list[int]
     sunk = bytearray()
     counts: list[int] = []
     failure: Exception | None = None
-    async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
-        port = listener.extra(anyio.abc.SocketAttribute.local_port)
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(serve, listener, handler)
-            async with (
-                httpx.AsyncClient(transport=transport()) as client,
-                client.stream("GET", f"http://127.0.0.1:{port}/p.zip") as response,
-            ):
-                pump = response.extensions[PUMP]
-                try:
-                    while count := await pump(sunk.extend, budget):
-                        counts.append(count)
-                except httpx.TransportError as exc:
-                    failure = exc
-            tg.cancel_scope.cancel()
+    async with (
+        loopback(handler) as base,
+        httpx.AsyncClient(transport=transport()) as client,
+        client.stream("GET", f"{base}/p.zip") as response,
+    ):
+        pump = response.extensions[PUMP]
+        try:
+            while count := await pump(sunk.extend, budget):
+                counts.append(count)
+        except httpx.TransportError as exc:
+            failure = exc
     return sunk, counts, failure
 
 
@@ -296,19 +290,15 @@ async def test_a_cancelled_pump_returns_only_when_its_sink_is_done():
             late.append(len(piece))
 
     with anyio.fail_after(30):
-        async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
-            port = listener.extra(anyio.abc.SocketAttribute.local_port)
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(serve, listener, send_body_to_a_leaving_client)
-                async with (
-                    httpx.AsyncClient(transport=transport()) as client,
-                    client.stream("GET", f"http://127.0.0.1:{port}/p.zip") as response,
-                ):
-                    with anyio.move_on_after(0.1):
-                        await response.extensions[PUMP](slow_sink, 1 << 20)
-                    closed = True
-                await anyio.sleep(0.5)
-                tg.cancel_scope.cancel()
+        async with loopback(send_body_to_a_leaving_client) as base:
+            async with (
+                httpx.AsyncClient(transport=transport()) as client,
+                client.stream("GET", f"{base}/p.zip") as response,
+            ):
+                with anyio.move_on_after(0.1):
+                    await response.extensions[PUMP](slow_sink, 1 << 20)
+                closed = True
+            await anyio.sleep(0.5)
     assert late == []
     # Nothing was handed on twice: the piece after the cancel is never the last one again.
     assert bytes(sunk) == BODY[: len(sunk)]
@@ -326,16 +316,13 @@ async def test_a_kept_connection_found_closed_on_sending_is_replaced(monkeypatch
         await client.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
 
     with anyio.fail_after(30):
-        async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
-            port = listener.extra(anyio.abc.SocketAttribute.local_port)
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(serve, listener, answer_once_then_close)
-                async with httpx.AsyncClient(transport=transport()) as client:
-                    url = f"http://127.0.0.1:{port}/x"
-                    first = await client.get(url)
-                    await anyio.sleep(0.2)
-                    second = await client.get(url)
-                tg.cancel_scope.cancel()
+        async with (
+            loopback(answer_once_then_close) as base,
+            httpx.AsyncClient(transport=transport()) as client,
+        ):
+            first = await client.get(f"{base}/x")
+            await anyio.sleep(0.2)
+            second = await client.get(f"{base}/x")
     assert first.content == second.content == b"ok"
     assert len(connections) == 2
 
@@ -349,17 +336,12 @@ async def test_pieces_smaller_than_the_head_buffer_lose_nothing():
         await read_head(client)
         await client.send(f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
 
+    small = ThreadedTransport(
+        tls=httpx.create_ssl_context(), connections=1, timeout=30, read_size=1000
+    )
     with anyio.fail_after(30):
-        async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
-            port = listener.extra(anyio.abc.SocketAttribute.local_port)
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(serve, listener, one_packet)
-                small = ThreadedTransport(
-                    tls=httpx.create_ssl_context(), connections=1, timeout=30, read_size=1000
-                )
-                async with httpx.AsyncClient(transport=small) as client:
-                    response = await client.get(f"http://127.0.0.1:{port}/p.zip")
-                tg.cancel_scope.cancel()
+        async with loopback(one_packet) as base, httpx.AsyncClient(transport=small) as client:
+            response = await client.get(f"{base}/p.zip")
     assert response.content == body
 
 
@@ -370,25 +352,21 @@ async def test_a_pump_aborted_between_pieces_hands_nothing_on_twice():
     calls: list[int] = []
 
     with anyio.fail_after(30):
-        async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
-            port = listener.extra(anyio.abc.SocketAttribute.local_port)
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(serve, listener, send_body_to_a_leaving_client)
-                async with (
-                    httpx.AsyncClient(transport=transport()) as client,
-                    client.stream("GET", f"http://127.0.0.1:{port}/p.zip") as response,
-                ):
-                    pump = response.extensions[PUMP]
+        async with (
+            loopback(send_body_to_a_leaving_client) as base,
+            httpx.AsyncClient(transport=transport()) as client,
+            client.stream("GET", f"{base}/p.zip") as response,
+        ):
+            pump = response.extensions[PUMP]
 
-                    def sink(piece: memoryview) -> None:
-                        calls.append(len(piece))
-                        sunk.extend(piece)
-                        pump._exchange.abort()  # as a cancel in another task would
+            def sink(piece: memoryview) -> None:
+                calls.append(len(piece))
+                sunk.extend(piece)
+                pump._exchange.abort()  # as a cancel in another task would
 
-                    first = await pump(sink, 4 << 20)
-                    with pytest.raises(httpx.ReadError):
-                        await pump(sink, 4 << 20)
-                tg.cancel_scope.cancel()
+            first = await pump(sink, 4 << 20)
+            with pytest.raises(httpx.ReadError):
+                await pump(sink, 4 << 20)
     assert first == len(sunk) > 0 and len(calls) == 1
     assert bytes(sunk) == BODY[: len(sunk)]
 
